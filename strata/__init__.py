@@ -1,0 +1,55 @@
+"""strata: deep learning from first principles on NumPy, in the Deep Learning Specialization's
+notation. This file is the public table of contents."""
+
+from strata import ops
+from strata.autograd import ShapeError, is_grad_enabled, no_grad
+from strata.backend import default_dtype, get_default_dtype, rng, seed, set_default_dtype
+from strata.gradcheck import GradientReport, check_model_gradients, gradcheck
+from strata.ops import (
+    abs,
+    add,
+    astype,
+    broadcast_to,
+    clip,
+    concatenate,
+    div,
+    exp,
+    expand_dims,
+    getitem,
+    leaky_relu,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pad,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    var,
+    where,
+)
+from strata.tensor import Tensor, tensor
+
+__version__ = "0.1.0"
+
+__all__ = ops.__all__ + [
+    "Tensor", "tensor", "no_grad", "is_grad_enabled", "ShapeError",
+    "seed", "rng", "get_default_dtype", "set_default_dtype", "default_dtype",
+    "gradcheck", "check_model_gradients", "GradientReport",
+]

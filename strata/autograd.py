@@ -1,0 +1,169 @@
+"""Reverse-mode automatic differentiation: the Function base class and the backward pass.
+
+A Function computes its forward on raw arrays and remembers, on itself, what its backward
+needs. ``Function.apply`` wraps the result in a Tensor that points back at the Function; the
+chain of these pointers is the graph that ``backward`` walks in reverse topological order.
+
+Rules every Function follows (the engine relies on them for speed):
+- ``backward(grad)`` returns one gradient per input (``None`` where not needed), each with the
+  input's shape; ``self.needs_input_grad[i]`` says which ones are needed.
+- ``backward`` never writes into ``grad`` or into arrays it saved: gradients may be shared.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+_grad_enabled = True
+
+
+class ShapeError(ValueError):
+    """Raised when an op receives inputs whose shapes do not fit together."""
+
+
+class no_grad:  # noqa: N801 -- used like a function, as in the course and in PyTorch
+    """Context manager (or decorator) that turns graph recording off: for inference and updates."""
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous = _grad_enabled
+        _grad_enabled = False
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with no_grad():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside a ``no_grad()`` block."""
+    return _grad_enabled
+
+
+def unbroadcast(grad, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape`` back."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    stretched = [lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1]
+    if stretched == list(range(lead, lead + len(stretched))):
+        # Only leading axes are reduced (the bias-gradient case): a GEMV with a ones vector is
+        # much faster than ndarray.sum on tall, skinny arrays.
+        rows = grad.reshape(-1, int(np.prod(shape, dtype=np.int64)))
+        return (np.ones(rows.shape[0], dtype=grad.dtype) @ rows).reshape(shape)
+    return grad.sum(axis=tuple(range(lead)) + tuple(stretched), keepdims=True).reshape(shape)
+
+
+class Function:
+    """Base class of differentiable primitives: subclass, then define forward and backward."""
+
+    parents: tuple = ()
+    needs_input_grad: tuple = ()
+
+    def forward(self, *arrays, **params):
+        """Compute the output array from input arrays; save on ``self`` what backward needs."""
+        raise NotImplementedError
+
+    def backward(self, grad):
+        """Return the gradient of the loss with respect to each input, given the output's."""
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run forward on the inputs' arrays and record the step in the graph if needed."""
+        from strata.tensor import Tensor
+
+        fn = cls()
+        try:
+            out = fn.forward(*[t.data for t in inputs], **params)
+        except ShapeError:
+            raise
+        except ValueError as e:
+            shapes = ", ".join(str(t.shape) for t in inputs)
+            raise ShapeError(f"{cls.__name__.lower()}: inputs of shapes {shapes} do not fit: "
+                             f"{e}") from None
+        requires = _grad_enabled and any(t.requires_grad for t in inputs)
+        result = Tensor._wrap(out, requires)
+        if requires:
+            fn.parents = inputs
+            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            result._ctx = fn
+        return result
+
+
+class _Freed(Function):
+    """Stands in for a Function whose saved arrays were released after backward."""
+
+    @property
+    def parents(self):
+        raise RuntimeError("backward through a graph a second time: its saved arrays were "
+                           "released after the first backward; call backward(retain_graph=True) "
+                           "the first time to keep them")
+
+
+_FREED = _Freed()
+
+
+def _topological_order(root) -> list:
+    """Nodes that need gradients, each after every node that uses it (root first)."""
+    order, visited = [], {id(root)}
+    stack = [(root, iter(root._ctx.parents if root._ctx is not None else ()))]
+    while stack:
+        node, pending = stack[-1]
+        for parent in pending:
+            if parent.requires_grad and id(parent) not in visited:
+                visited.add(id(parent))
+                ctx = parent._ctx
+                stack.append((parent, iter(ctx.parents if ctx is not None else ())))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()
+    return order
+
+
+def _store(tensor, grad, shared: set) -> None:
+    """Accumulate ``grad`` into ``tensor.grad`` without aliasing arrays used elsewhere."""
+    if tensor.grad is not None:
+        tensor.grad = tensor.grad + grad
+        return
+    if id(grad) in shared or not grad.flags.owndata or not grad.flags.writeable:
+        grad = grad.copy()
+    shared.add(id(grad))
+    tensor.grad = grad
+
+
+def backward(root, grad, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (d loss / d root) to every tensor in root's graph that requires grad."""
+    grads = {id(root): grad}
+    shared = {id(grad)}
+    for node in _topological_order(root):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        fn = node._ctx
+        if fn is None or node._retain:
+            _store(node, g, shared)
+        if fn is None:
+            continue
+        for parent, need, pg in zip(fn.parents, fn.needs_input_grad, fn.backward(g), strict=True):
+            if not need or pg is None:
+                continue
+            if pg.shape != parent.shape:
+                raise ShapeError(f"{type(fn).__name__.lower()}.backward returned a gradient of "
+                                 f"shape {pg.shape} for an input of shape {parent.shape}")
+            key = id(parent)
+            previous = grads.get(key)
+            grads[key] = pg if previous is None else previous + pg
+        if not retain_graph:
+            node._ctx = _FREED

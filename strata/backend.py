@@ -1,0 +1,75 @@
+"""The one seam between strata and its array library, its dtype policy and its random numbers.
+
+Everything else asks this module for the array module (``xp``), the default floating dtype and
+the shared random Generator, so that swapping NumPy for a NumPy-compatible library such as CuPy
+later touches this file only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+
+#: The array module strata computes with. Ops call ``array_module(x)`` on their inputs instead of
+#: naming NumPy, so arrays of another NumPy-compatible library can flow through later.
+xp = np
+
+_default_dtype: np.dtype = np.dtype(np.float32)
+_rng: np.random.Generator = np.random.default_rng()
+
+
+def array_module(*arrays) -> object:
+    """Return the array module (NumPy, or CuPy when given CuPy arrays) that owns ``arrays``."""
+    for a in arrays:
+        module = type(a).__module__
+        if module.startswith("cupy"):
+            import cupy  # noqa: PLC0415 -- optional, only when CuPy arrays are present
+
+            return cupy
+    return xp
+
+
+def get_default_dtype() -> np.dtype:
+    """The floating dtype new tensors get when none is given (float32 unless changed)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the floating dtype new tensors get when none is given (float32 or float64)."""
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt not in (np.float16, np.float32, np.float64):
+        raise ValueError(f"set_default_dtype: expected a floating dtype (float16, float32 or "
+                         f"float64), got {dt}")
+    _default_dtype = dt
+
+
+@contextlib.contextmanager
+def default_dtype(dtype) -> Iterator[None]:
+    """Context manager: use ``dtype`` as the default floating dtype inside the block."""
+    previous = _default_dtype
+    set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        set_default_dtype(previous)
+
+
+def seed(n: int) -> None:
+    """Seed strata's single random Generator (initializers, dropout, shuffling, augmentation)."""
+    global _rng
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"seed: expected a non-negative integer, got {n!r}")
+    _rng = np.random.default_rng(int(n))
+
+
+def rng() -> np.random.Generator:
+    """The shared random Generator; call ``strata.seed(n)`` to make runs repeatable."""
+    return _rng
+
+
+def is_float(dtype) -> bool:
+    """True for floating dtypes (the only ones that can carry gradients)."""
+    return np.issubdtype(np.dtype(dtype), np.floating)

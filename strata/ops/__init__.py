@@ -1,0 +1,49 @@
+"""Differentiable primitives, grouped by topic. Each has a hand-written, vectorized backward."""
+
+from strata.ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from strata.ops.elementwise import (
+    abs,
+    add,
+    astype,
+    clip,
+    div,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    sqrt,
+    sub,
+    where,
+)
+from strata.ops.linalg import matmul
+from strata.ops.reduce import max, mean, min, sum, var
+from strata.ops.shape import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    getitem,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+)
+
+__all__ = [
+    # elementwise
+    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "maximum", "minimum",
+    "where", "clip", "astype",
+    # activations
+    "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
+    # linear algebra
+    "matmul",
+    # reductions
+    "sum", "mean", "max", "min", "var",
+    # shape
+    "reshape", "transpose", "permute", "broadcast_to", "expand_dims", "squeeze", "getitem",
+    "concatenate", "stack", "pad",
+]

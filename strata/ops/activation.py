@@ -1,0 +1,103 @@
+"""Activations: tanh, sigmoid (stable), relu, leaky_relu, softmax and log_softmax (stable)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strata.autograd import Function
+from strata.ops.common import lift, normalize_axes
+
+
+class Tanh(Function):
+    def forward(self, a):
+        self.out = np.tanh(a)
+        return self.out
+
+    def backward(self, g):
+        return (g * (1 - self.out * self.out),)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        # e = exp(-|a|) never overflows; 1/(1+e) for a >= 0 and e/(1+e) for a < 0 are both exact.
+        e = np.exp(-np.abs(a))
+        self.out = np.where(a >= 0, 1, e) / (1 + e)
+        return self.out
+
+    def backward(self, g):
+        return (g * self.out * (1 - self.out),)
+
+
+class ReLU(Function):
+    def forward(self, a):
+        self.positive = a > 0
+        return np.maximum(a, 0)
+
+    def backward(self, g):
+        return (g * self.positive,)
+
+
+class LeakyReLU(Function):
+    def forward(self, a, alpha):
+        self.positive, self.alpha = a > 0, alpha
+        return np.where(self.positive, a, alpha * a)
+
+    def backward(self, g):
+        return (np.where(self.positive, g, self.alpha * g),)
+
+
+class Softmax(Function):
+    def forward(self, a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        e = np.exp(shifted)
+        self.out, self.axis = e / e.sum(axis=axis, keepdims=True), axis
+        return self.out
+
+    def backward(self, g):
+        s = self.out
+        return (s * (g - (g * s).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    def forward(self, a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        self.out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        self.axis = axis
+        return self.out
+
+    def backward(self, g):
+        return (g - np.exp(self.out) * g.sum(axis=self.axis, keepdims=True),)
+
+
+def tanh(a):
+    """Hyperbolic tangent; derivative 1 - tanh(a)**2."""
+    return Tanh.apply(lift(a))
+
+
+def sigmoid(a):
+    """1 / (1 + e**-a), computed without overflow for large |a|; derivative s * (1 - s)."""
+    return Sigmoid.apply(lift(a))
+
+
+def relu(a):
+    """max(a, 0); the gradient at 0 is 0."""
+    return ReLU.apply(lift(a))
+
+
+def leaky_relu(a, alpha: float = 0.01):
+    """a where a > 0, else alpha * a (the course uses alpha = 0.01)."""
+    if not 0 <= alpha < 1:
+        raise ValueError(f"leaky_relu: expected 0 <= alpha < 1, got {alpha}")
+    return LeakyReLU.apply(lift(a), alpha=alpha)
+
+
+def softmax(a, axis: int = -1):
+    """exp(a) / sum(exp(a)) along ``axis`` (classes last by default), shifted by the max."""
+    a = lift(a)
+    return Softmax.apply(a, axis=normalize_axes(axis, a.ndim, "softmax"))
+
+
+def log_softmax(a, axis: int = -1):
+    """log(softmax(a)) by log-sum-exp, exact even where softmax underflows to 0."""
+    a = lift(a)
+    return LogSoftmax.apply(a, axis=normalize_axes(axis, a.ndim, "log_softmax"))

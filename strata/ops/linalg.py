@@ -1,0 +1,45 @@
+"""Matrix product (with NumPy's batching and 1-D rules)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strata.autograd import Function, ShapeError, unbroadcast
+from strata.ops.common import lift_pair
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        need_a, need_b = self.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without reshaping
+            return (g @ b.T if need_a else None, a.T @ g if need_b else None)
+        # Treat vectors as matrices (a row, b a column), restore the axes @ dropped in g.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1 and b.ndim == 1:
+            g2 = g.reshape(1, 1)
+        else:
+            g2 = g[..., None, :] if a.ndim == 1 else g
+            g2 = g2[..., None] if b.ndim == 1 else g2
+        ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if need_a else None
+        gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape) if need_b else None
+        return ga, gb
+
+
+def matmul(a, b):
+    """Matrix product a @ b: 2-D, batched (leading dims broadcast) or with 1-D vectors."""
+    a, b = lift_pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: expected inputs with at least 1 dim, got shapes {a.shape} and "
+                         f"{b.shape}; use * to scale")
+    inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != inner_b:
+        raise ShapeError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}: a's last dim "
+                         f"{a.shape[-1]} != b's {'only' if b.ndim == 1 else 'second-to-last'} "
+                         f"dim {inner_b}")
+    return MatMul.apply(a, b)
