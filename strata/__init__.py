@@ -1,10 +1,16 @@
 """strata: deep learning from first principles on NumPy, in the Deep Learning Specialization's
 notation. This file is the public table of contents."""
 
-from strata import ops
 from strata.autograd import ShapeError, is_grad_enabled, no_grad
 from strata.backend import default_dtype, get_default_dtype, rng, seed, set_default_dtype
-from strata.gradcheck import GradientReport, check_model_gradients, gradcheck
+from strata.gradcheck import (
+    GradientReport,
+    check_model_gradients,
+    gradcheck,
+    parameters_to_vector,
+    relative_difference,
+    vector_to_parameters,
+)
 from strata.ops import (
     abs,
     add,
@@ -48,8 +54,13 @@ from strata.tensor import Tensor, tensor
 
 __version__ = "0.1.0"
 
-__all__ = ops.__all__ + [
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "maximum", "minimum",
+    "where", "clip", "astype", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
+    "matmul", "sum", "mean", "max", "min", "var", "reshape", "transpose", "permute",
+    "broadcast_to", "expand_dims", "squeeze", "getitem", "concatenate", "stack", "pad",
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "ShapeError",
     "seed", "rng", "get_default_dtype", "set_default_dtype", "default_dtype",
-    "gradcheck", "check_model_gradients", "GradientReport",
+    "gradcheck", "check_model_gradients", "GradientReport", "relative_difference",
+    "parameters_to_vector", "vector_to_parameters",
 ]

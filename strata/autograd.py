@@ -13,6 +13,7 @@ Rules every Function follows (the engine relies on them for speed):
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -58,7 +59,8 @@ def unbroadcast(grad, shape: tuple) -> np.ndarray:
     if stretched == list(range(lead, lead + len(stretched))):
         # Only leading axes are reduced (the bias-gradient case): a GEMV with a ones vector is
         # much faster than ndarray.sum on tall, skinny arrays.
-        rows = grad.reshape(-1, int(np.prod(shape, dtype=np.int64)))
+        # An explicit row count: reshape(-1, n) is ambiguous when grad has no elements.
+        rows = grad.reshape(math.prod(grad.shape[:lead + len(stretched)]), math.prod(shape))
         return (np.ones(rows.shape[0], dtype=grad.dtype) @ rows).reshape(shape)
     return grad.sum(axis=tuple(range(lead)) + tuple(stretched), keepdims=True).reshape(shape)
 
@@ -80,8 +82,6 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run forward on the inputs' arrays and record the step in the graph if needed."""
-        from strata.tensor import Tensor
-
         fn = cls()
         try:
             out = fn.forward(*[t.data for t in inputs], **params)
@@ -91,13 +91,14 @@ class Function:
             shapes = ", ".join(str(t.shape) for t in inputs)
             raise ShapeError(f"{cls.__name__.lower()}: inputs of shapes {shapes} do not fit: "
                              f"{e}") from None
-        requires = _grad_enabled and any(t.requires_grad for t in inputs)
-        result = Tensor._wrap(out, requires)
-        if requires:
-            fn.parents = inputs
-            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
-            result._ctx = fn
-        return result
+        if _grad_enabled:
+            needs = tuple([t.requires_grad for t in inputs])
+            if True in needs:
+                fn.parents, fn.needs_input_grad = inputs, needs
+                result = Tensor._wrap(out, True)
+                result._ctx = fn
+                return result
+        return Tensor._wrap(out, False)
 
 
 class _Freed(Function):
@@ -154,12 +155,12 @@ def backward(root, grad, retain_graph: bool = False) -> None:
         fn = node._ctx
         if fn is None or node._retain:
             _store(node, g, shared)
-        if fn is None:
-            continue
-        for parent, need, pg in zip(fn.parents, fn.needs_input_grad, fn.backward(g), strict=True):
+            if fn is None:
+                continue
+        for parent, need, pg in zip(fn.parents, fn.needs_input_grad, fn.backward(g)):
             if not need or pg is None:
                 continue
-            if pg.shape != parent.shape:
+            if pg.shape != parent.data.shape:
                 raise ShapeError(f"{type(fn).__name__.lower()}.backward returned a gradient of "
                                  f"shape {pg.shape} for an input of shape {parent.shape}")
             key = id(parent)
@@ -167,3 +168,6 @@ def backward(root, grad, retain_graph: bool = False) -> None:
             grads[key] = pg if previous is None else previous + pg
         if not retain_graph:
             node._ctx = _FREED
+
+
+from strata.tensor import Tensor  # noqa: E402 -- tensor.py builds on this module

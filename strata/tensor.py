@@ -265,7 +265,8 @@ def _raw(x):
 
 
 def _to_array(data, dtype=None) -> np.ndarray:
-    """Convert ``data`` to an array; Python floats/lists get the default dtype, arrays keep theirs."""
+    """Convert ``data`` to an array: Python floats and lists get the default dtype, arrays keep
+    theirs."""
     if isinstance(data, Tensor):
         data = data.data
     xp = backend.array_module(data)

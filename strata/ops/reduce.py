@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from strata.autograd import Function
@@ -31,7 +33,7 @@ class Sum(_Reduction):
 class Mean(_Reduction):
     def forward(self, a, axes, keepdims):
         self.setup(a, axes)
-        self.n = int(np.prod([a.shape[i] for i in axes], dtype=np.int64))
+        self.n = math.prod(a.shape[i] for i in axes)
         return a.mean(axis=axes, keepdims=keepdims)
 
     def backward(self, g):
@@ -64,7 +66,7 @@ class Min(_Extreme):
 class Var(_Reduction):
     def forward(self, a, axes, keepdims, ddof):
         self.setup(a, axes)
-        n = int(np.prod([a.shape[i] for i in axes], dtype=np.int64))
+        n = math.prod(a.shape[i] for i in axes)
         self.centered = a - a.mean(axis=axes, keepdims=True)
         self.scale = 2.0 / (n - ddof)
         return (self.centered * self.centered).sum(axis=axes, keepdims=keepdims) / (n - ddof)
@@ -105,7 +107,7 @@ def var(a, axis=None, keepdims: bool = False, ddof: int = 0):
     """Variance over ``axis``: sum((a - mean)**2) / (n - ddof); ddof=0 as in batch norm."""
     a = lift(a)
     axes = normalize_axes(axis, a.ndim, "var")
-    n = int(np.prod([a.shape[i] for i in axes], dtype=np.int64))
+    n = math.prod(a.shape[i] for i in axes)
     if not 0 <= ddof < n:
         raise ValueError(f"var: expected 0 <= ddof < {n} (elements reduced), got ddof={ddof}")
     return Var.apply(a, axes=axes, keepdims=bool(keepdims), ddof=ddof)

@@ -21,7 +21,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     def forward(self, a, axes):
-        self.inverse = tuple(np.argsort(axes))
+        self.inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
         return a.transpose(axes)
 
     def backward(self, g):

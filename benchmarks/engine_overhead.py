@@ -1,0 +1,143 @@
+"""Autograd overhead: a 784-512-256-10 MLP step (forward + backward, batch 128, float32) written
+three ways and timed side by side in one process:
+
+- strata tensors and autograd,
+- the same computation hand-written in NumPy (the course's forward/backward with caches),
+- PyTorch CPU (when installed).
+
+Target: strata's time / hand-written NumPy's time <= 1.10.
+Run: ``python benchmarks/engine_overhead.py`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import strata
+
+SIZES = (784, 512, 256, 10)
+
+
+def make_problem(batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
+    Y = np.eye(SIZES[-1], dtype=np.float32)[rng.integers(0, SIZES[-1], batch)]
+    params = []
+    for n_prev, n in zip(SIZES[:-1], SIZES[1:]):
+        W = (rng.standard_normal((n_prev, n)) * np.sqrt(2 / n_prev)).astype(np.float32)
+        params.append((W, np.zeros(n, dtype=np.float32)))
+    return X, Y, params
+
+
+def numpy_step(X, Y, params):
+    """Forward and backward by hand: relu hidden layers, softmax cross-entropy output."""
+    m = X.shape[0]
+    caches, A = [], X
+    for i, (W, b) in enumerate(params):
+        Z = A @ W + b
+        caches.append((A, Z))
+        A = np.maximum(Z, 0) if i < len(params) - 1 else Z
+    shifted = A - A.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    cost = -(Y * log_probs).sum() / m
+    dZ = (np.exp(log_probs) - Y) / m
+    grads = []
+    for i in reversed(range(len(params))):
+        A_prev, _ = caches[i]
+        W, _ = params[i]
+        grads.append((A_prev.T @ dZ, dZ.sum(axis=0)))
+        if i > 0:
+            dZ = (dZ @ W.T) * (caches[i - 1][1] > 0)
+    return cost, grads
+
+
+def strata_step(X, Y, params):
+    """The same network with strata tensors; gradients land in W.grad, b.grad."""
+    m = X.shape[0]
+    A = strata.tensor(X)
+    for i, (W, b) in enumerate(params):
+        W.grad = b.grad = None
+        Z = A @ W + b
+        A = strata.relu(Z) if i < len(params) - 1 else Z
+    cost = -(strata.tensor(Y) * strata.log_softmax(A, axis=1)).sum() / m
+    cost.backward()
+    return cost
+
+
+def torch_step(torch, X, Y, params):
+    for W, b in params:
+        W.grad = b.grad = None
+    A = X
+    for i, (W, b) in enumerate(params):
+        Z = A @ W + b
+        A = torch.relu(Z) if i < len(params) - 1 else Z
+    cost = -(Y * torch.log_softmax(A, dim=1)).sum() / X.shape[0]
+    cost.backward()
+    return cost
+
+
+def median_ms(step, repeats: int, inner: int) -> float:
+    step()
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            step()
+        times.append((time.perf_counter() - start) / inner * 1e3)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--inner", type=int, default=20)
+    args = parser.parse_args()
+
+    X, Y, params = make_problem(args.batch)
+    st_params = [(strata.tensor(W, requires_grad=True), strata.tensor(b, requires_grad=True))
+                 for W, b in params]
+    # Same numbers both ways before timing anything.
+    cost_np, grads_np = numpy_step(X, Y, params)
+    cost_st = strata_step(X, Y, st_params)
+    assert np.allclose(cost_np, cost_st.item(), rtol=1e-5)
+    assert np.allclose(grads_np[0][0], st_params[-1][0].grad, rtol=1e-4, atol=1e-6)
+
+    timings = {}
+    try:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
+        t_params = [(torch.from_numpy(W.copy()).requires_grad_(),
+                     torch.from_numpy(b.copy()).requires_grad_()) for W, b in params]
+        timings["pytorch"] = (median_ms(lambda: torch_step(torch, tX, tY, t_params),
+                                        args.repeats, args.inner))
+    except ImportError:
+        print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
+    # Interleave the two NumPy-based runs so machine noise hits both alike.
+    np_runs, st_runs = [], []
+    for _ in range(3):
+        np_runs.append(median_ms(lambda: numpy_step(X, Y, params), args.repeats, args.inner))
+        st_runs.append(median_ms(lambda: strata_step(X, Y, st_params), args.repeats, args.inner))
+    timings["numpy"], timings["strata"] = min(np_runs), min(st_runs)
+
+    print(f"MLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, forward+backward "
+          f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
+          f"{os.cpu_count()} cores)")
+    for name, ms in timings.items():
+        print(f"  {name:<8} {ms:7.3f} ms/step")
+    print(f"strata / hand-written NumPy: {timings['strata'] / timings['numpy']:.3f} "
+          f"(target <= 1.10)")
+    if "pytorch" in timings:
+        print(f"strata / PyTorch:            {timings['strata'] / timings['pytorch']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
