@@ -40,6 +40,7 @@ from strata.ops import (
     reshape,
     sigmoid,
     softmax,
+    softmax_cross_entropy,
     sqrt,
     squeeze,
     stack,
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "maximum", "minimum",
     "where", "clip", "astype", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
+    "softmax_cross_entropy",
     "matmul", "sum", "mean", "max", "min", "var", "reshape", "transpose", "permute",
     "broadcast_to", "expand_dims", "squeeze", "getitem", "concatenate", "stack", "pad",
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "ShapeError",

@@ -61,7 +61,8 @@ def unbroadcast(grad, shape: tuple) -> np.ndarray:
         # much faster than ndarray.sum on tall, skinny arrays.
         # An explicit row count: reshape(-1, n) is ambiguous when grad has no elements.
         rows = grad.reshape(math.prod(grad.shape[:lead + len(stretched)]), math.prod(shape))
-        return (np.ones(rows.shape[0], dtype=grad.dtype) @ rows).reshape(shape)
+        out = np.ones(rows.shape[0], dtype=grad.dtype) @ rows
+        return out if out.shape == shape else out.reshape(shape)
     return grad.sum(axis=tuple(range(lead)) + tuple(stretched), keepdims=True).reshape(shape)
 
 
@@ -138,7 +139,9 @@ def _store(tensor, grad, shared: set) -> None:
     if tensor.grad is not None:
         tensor.grad = tensor.grad + grad
         return
-    if id(grad) in shared or not grad.flags.owndata or not grad.flags.writeable:
+    if grad.dtype != tensor.data.dtype:  # e.g. a float32 leaf used with a float64 array
+        grad = grad.astype(tensor.data.dtype)
+    elif id(grad) in shared or not grad.flags.owndata or not grad.flags.writeable:
         grad = grad.copy()
     shared.add(id(grad))
     tensor.grad = grad
@@ -157,7 +160,7 @@ def backward(root, grad, retain_graph: bool = False) -> None:
             _store(node, g, shared)
             if fn is None:
                 continue
-        for parent, need, pg in zip(fn.parents, fn.needs_input_grad, fn.backward(g)):
+        for parent, need, pg in zip(fn.parents, fn.needs_input_grad, fn.backward(g), strict=True):
             if not need or pg is None:
                 continue
             if pg.shape != parent.data.shape:

@@ -19,6 +19,7 @@ from strata.ops.elementwise import (
     where,
 )
 from strata.ops.linalg import matmul
+from strata.ops.nn import softmax_cross_entropy
 from strata.ops.reduce import max, mean, min, sum, var
 from strata.ops.shape import (
     broadcast_to,
@@ -41,6 +42,8 @@ __all__ = [
     "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
     # linear algebra
     "matmul",
+    # fused neural-network ops
+    "softmax_cross_entropy",
     # reductions
     "sum", "mean", "max", "min", "var",
     # shape
