@@ -51,7 +51,8 @@ class _Extreme(_Reduction):
                                                          if i not in axes])
 
     def backward(self, g):
-        count = self.hit.sum(axis=self.axes, keepdims=True)
+        # Counted in g's dtype: dividing a float32 g by int64 counts would give float64.
+        count = self.hit.sum(axis=self.axes, keepdims=True, dtype=g.dtype)
         return (self.hit * (self.spread(g) / count),)
 
 

@@ -1,0 +1,24 @@
+"""The op registry: every name in ``strata.ops.__all__`` -> the cases that exercise it.
+
+A case (see op_cases_common.Case) is a strata function of Tensors, float64 inputs from a fixed
+seed kept away from kinks, ties and singularities, and the same computation in PyTorch. The
+cases live in op_cases_math.py (elementwise, activations, matmul, reductions) and
+op_cases_shape.py (shape ops); tests/test_ops.py checks that no op is left without one.
+"""
+
+from __future__ import annotations
+
+from op_cases_common import Case, case_id
+from op_cases_math import math_cases
+from op_cases_shape import shape_cases
+
+ALL_CASES: list[Case] = math_cases() + shape_cases()
+
+REGISTRY: dict[str, list[Case]] = {}
+for _case in ALL_CASES:
+    REGISTRY.setdefault(_case.op, []).append(_case)
+
+#: Cases whose float64 gradient can be checked against numerical differences.
+GRADCHECK_CASES: list[Case] = [c for c in ALL_CASES if c.gradcheck]
+
+__all__ = ["ALL_CASES", "GRADCHECK_CASES", "REGISTRY", "Case", "case_id"]
