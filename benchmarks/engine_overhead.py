@@ -56,25 +56,25 @@ def numpy_step(X, Y, params):
     return cost, grads
 
 
-def strata_forward(X, params):
+def strata_forward(X, params, composed: bool = False):
     A = strata.tensor(X)
     for i, (W, b) in enumerate(params):
         W.grad = b.grad = None
-        Z = A @ W + b
+        Z = A @ W + b if composed else strata.linear(A, W, b)
         A = strata.relu(Z) if i < len(params) - 1 else Z
     return A
 
 
 def strata_step(X, Y, params):
-    """The same network with strata tensors and the fused softmax cross-entropy loss."""
+    """The same network with strata's course-style ops: linear, relu, softmax cross-entropy."""
     cost = strata.softmax_cross_entropy(strata_forward(X, params), Y)
     cost.backward()
     return cost
 
 
 def strata_composed_step(X, Y, params):
-    """As strata_step, with the loss composed of primitives (log_softmax, mul, sum, div)."""
-    Z = strata_forward(X, params)
+    """As strata_step, composed of primitives only (matmul, add, log_softmax, mul, sum, div)."""
+    Z = strata_forward(X, params, composed=True)
     cost = -(strata.tensor(Y) * strata.log_softmax(Z, axis=1)).sum() / X.shape[0]
     cost.backward()
     return cost
@@ -92,23 +92,28 @@ def torch_step(torch, X, Y, params):
     return cost
 
 
-def median_ms(step, repeats: int, inner: int) -> float:
-    step()
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            step()
-        times.append((time.perf_counter() - start) / inner * 1e3)
-    return statistics.median(times)
+def interleaved_ms(steps: dict, rounds: int, inner: int) -> dict:
+    """Median ms/step of each step, timed in rounds that rotate through all of them, so that
+    the drift of a shared machine hits every step alike."""
+    for step in steps.values():  # warm-up
+        step()
+        step()
+    times = {name: [] for name in steps}
+    names = list(steps)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            for _ in range(inner):
+                steps[name]()
+            times[name].append((time.perf_counter() - start) / inner * 1e3)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--inner", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--inner", type=int, default=10)
     args = parser.parse_args()
 
     X, Y, params = make_problem(args.batch)
@@ -121,27 +126,23 @@ def main() -> None:
         assert np.allclose(cost_np, cost_st.item(), rtol=1e-5)
         assert np.allclose(grads_np[0][0], st_params[-1][0].grad, rtol=1e-4, atol=1e-6)
 
-    timings = {}
+    steps = {"numpy": lambda: numpy_step(X, Y, params),
+             "strata": lambda: strata_step(X, Y, st_params),
+             "strata (primitives only)": lambda: strata_composed_step(X, Y, st_params)}
+    timings = interleaved_ms(steps, args.rounds, args.inner)
+    # PyTorch is imported and timed afterwards: loading it starts OpenMP threads that keep
+    # spinning after each call and slow down whatever shares this 2-core machine with them.
     try:
         import torch
-
+    except ImportError:
+        print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
+    else:
         torch.set_num_threads(os.cpu_count() or 1)
         tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
         t_params = [(torch.from_numpy(W.copy()).requires_grad_(),
                      torch.from_numpy(b.copy()).requires_grad_()) for W, b in params]
-        timings["pytorch"] = (median_ms(lambda: torch_step(torch, tX, tY, t_params),
-                                        args.repeats, args.inner))
-    except ImportError:
-        print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
-    # Interleave the two NumPy-based runs so machine noise hits both alike.
-    steps = {"numpy": lambda: numpy_step(X, Y, params),
-             "strata": lambda: strata_step(X, Y, st_params),
-             "strata (composed loss)": lambda: strata_composed_step(X, Y, st_params)}
-    runs = {name: [] for name in steps}
-    for _ in range(3):
-        for name, step in steps.items():
-            runs[name].append(median_ms(step, args.repeats, args.inner))
-    timings.update({name: min(times) for name, times in runs.items()})
+        timings.update(interleaved_ms({"pytorch": lambda: torch_step(torch, tX, tY, t_params)},
+                                      args.rounds, args.inner))
 
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {args.batch}, float32, forward+backward "
           f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
@@ -149,8 +150,8 @@ def main() -> None:
     for name, ms in timings.items():
         print(f"  {name:<24} {ms:7.3f} ms/step")
     print(f"strata / hand-written NumPy: {timings['strata'] / timings['numpy']:.3f} "
-          f"(target <= 1.10); with the composed loss: "
-          f"{timings['strata (composed loss)'] / timings['numpy']:.3f}")
+          f"(target <= 1.10); primitives only: "
+          f"{timings['strata (primitives only)'] / timings['numpy']:.3f}")
     if "pytorch" in timings:
         print(f"strata / PyTorch:            {timings['strata'] / timings['pytorch']:.3f}")
 

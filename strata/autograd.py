@@ -117,15 +117,18 @@ _FREED = _Freed()
 
 def _topological_order(root) -> list:
     """Nodes that need gradients, each after every node that uses it (root first)."""
-    order, visited = [], {id(root)}
-    stack = [(root, iter(root._ctx.parents if root._ctx is not None else ()))]
+    # Tensors hash by identity, so they serve as set and dict keys directly.
+    order, visited = [], {root}
+    stack = [(root, iter(root._ctx.parents))]
     while stack:
         node, pending = stack[-1]
         for parent in pending:
-            if parent.requires_grad and id(parent) not in visited:
-                visited.add(id(parent))
-                ctx = parent._ctx
-                stack.append((parent, iter(ctx.parents if ctx is not None else ())))
+            if parent.requires_grad and parent not in visited:
+                visited.add(parent)
+                if parent._ctx is None:  # a leaf: nothing to visit behind it
+                    order.append(parent)
+                    continue
+                stack.append((parent, iter(parent._ctx.parents)))
                 break
         else:
             stack.pop()
@@ -141,7 +144,7 @@ def _store(tensor, grad, shared: set) -> None:
         return
     if grad.dtype != tensor.data.dtype:  # e.g. a float32 leaf used with a float64 array
         grad = grad.astype(tensor.data.dtype)
-    elif id(grad) in shared or not grad.flags.owndata or not grad.flags.writeable:
+    elif grad.base is not None or id(grad) in shared:  # a view, or handed to another tensor
         grad = grad.copy()
     shared.add(id(grad))
     tensor.grad = grad
@@ -149,10 +152,13 @@ def _store(tensor, grad, shared: set) -> None:
 
 def backward(root, grad, retain_graph: bool = False) -> None:
     """Propagate ``grad`` (d loss / d root) to every tensor in root's graph that requires grad."""
-    grads = {id(root): grad}
+    if root._ctx is None:
+        _store(root, grad, set())
+        return
+    grads = {root: grad}
     shared = {id(grad)}
     for node in _topological_order(root):
-        g = grads.pop(id(node), None)
+        g = grads.pop(node, None)
         if g is None:
             continue
         fn = node._ctx
@@ -166,9 +172,8 @@ def backward(root, grad, retain_graph: bool = False) -> None:
             if pg.shape != parent.data.shape:
                 raise ShapeError(f"{type(fn).__name__.lower()}.backward returned a gradient of "
                                  f"shape {pg.shape} for an input of shape {parent.shape}")
-            key = id(parent)
-            previous = grads.get(key)
-            grads[key] = pg if previous is None else previous + pg
+            previous = grads.get(parent)
+            grads[parent] = pg if previous is None else previous + pg
         if not retain_graph:
             node._ctx = _FREED
 

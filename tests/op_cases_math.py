@@ -161,7 +161,15 @@ def _activation_and_linalg_cases() -> list[Case]:
         _matmul("vector_by_vector", (4,), (4,)),
         _matmul("vector_by_batch", (4,), (2, 4, 3)),
         _matmul("batch_by_vector", (2, 3, 4), (4,)),
+        _linear("2d", (5, 4), 3),
+        _linear("sequence", (2, 3, 4), 6),
+        _linear("single_example", (4,), 2),
     ]
+
+
+def _linear(name, x_shape, units):
+    return Case("linear", name, strata.linear, lambda x, W, b: x @ W + b,
+                (normal(*x_shape), normal(x_shape[-1], units), normal(units)))
 
 
 # (name, input shape, axis, keepdims)

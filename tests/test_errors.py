@@ -155,3 +155,9 @@ def test_max_of_empty_tensor():
 def test_where_with_non_boolean_condition():
     with pytest.raises(TypeError, match="where.*boolean"):
         strata.where(np.array([1, 0]), ones(2), ones(2))
+
+
+def test_linear_names_all_three_shapes():
+    x, W, b = strata.tensor(np.ones((2, 3))), strata.tensor(np.ones((4, 5))), np.ones(5)
+    with pytest.raises(strata.ShapeError, match=r"linear.*\(2, 3\).*\(4, 5\).*\(5,\)"):
+        strata.linear(x, W, b)

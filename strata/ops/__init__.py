@@ -18,7 +18,7 @@ from strata.ops.elementwise import (
     sub,
     where,
 )
-from strata.ops.linalg import matmul
+from strata.ops.linalg import linear, matmul
 from strata.ops.nn import softmax_cross_entropy
 from strata.ops.reduce import max, mean, min, sum, var
 from strata.ops.shape import (
@@ -41,7 +41,7 @@ __all__ = [
     # activations
     "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
     # linear algebra
-    "matmul",
+    "matmul", "linear",
     # fused neural-network ops
     "softmax_cross_entropy",
     # reductions

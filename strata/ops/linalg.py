@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from strata.autograd import Function, ShapeError, unbroadcast
-from strata.ops.common import lift_pair
+from strata.ops.common import lift, lift_pair
 
 
 class MatMul(Function):
@@ -46,3 +46,35 @@ def matmul(a, b):
                          f"{a.shape[-1]} != b's {'only' if b.ndim == 1 else 'second-to-last'} "
                          f"dim {inner_b}")
     return MatMul.apply(a, b)
+
+
+class Linear(Function):
+    def forward(self, x, W, b):
+        self.x, self.W, self.b_shape = x, W, b.shape
+        z = x @ W
+        if b.dtype == z.dtype:
+            z += b  # z is a fresh array: adding in place saves an allocation
+            return z
+        return z + b
+
+    def backward(self, g):
+        need_x, need_W, need_b = self.needs_input_grad
+        dx = g @ self.W.T if need_x else None
+        dW = None
+        if need_W:  # leading axes of x (examples, time steps...) all sum into dW
+            dW = self.x.reshape(-1, self.x.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+        return dx, dW, unbroadcast(g, self.b_shape) if need_b else None
+
+
+def linear(x, W, b):
+    """The course's linear step Z = X W + b (batch first: x (..., n_prev), W (n_prev, n), b (n,)).
+
+    One op instead of matmul and add: its backward returns dX = dZ W.T, dW = X.T dZ and
+    db = sum of dZ over examples, the course's linear_backward.
+    """
+    x, W = lift_pair(x, W)
+    b = lift(b, W)
+    if W.ndim != 2 or x.ndim < 1 or x.shape[-1] != W.shape[0] or b.shape != W.shape[1:]:
+        raise ShapeError(f"linear: expected x (..., n_prev), W (n_prev, n) and b (n,), got x "
+                         f"{x.shape}, W {W.shape}, b {b.shape}")
+    return Linear.apply(x, W, b)
