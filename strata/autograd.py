@@ -61,7 +61,7 @@ def unbroadcast(grad, shape: tuple) -> np.ndarray:
         # much faster than ndarray.sum on tall, skinny arrays.
         # An explicit row count: reshape(-1, n) is ambiguous when grad has no elements.
         rows = grad.reshape(math.prod(grad.shape[:lead + len(stretched)]), math.prod(shape))
-        out = np.ones(rows.shape[0], dtype=grad.dtype) @ rows
+        out = np.ones_like(grad, shape=rows.shape[0]) @ rows
         return out if out.shape == shape else out.reshape(shape)
     return grad.sum(axis=tuple(range(lead)) + tuple(stretched), keepdims=True).reshape(shape)
 

@@ -99,7 +99,7 @@ class Tensor:
                 raise ShapeError(f"backward: grad can be omitted only for a single-element "
                                  f"output (a loss); got shape {self.shape}, pass grad of that "
                                  f"shape")
-            grad = np.ones(self.shape, dtype=self.dtype)
+            grad = np.ones_like(self.data)
         else:
             grad = _to_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
             if grad.shape != self.shape:

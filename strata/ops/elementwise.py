@@ -151,15 +151,14 @@ class Where(Function):
         return np.where(condition, a, b)
 
     def backward(self, g):
-        zero = np.zeros((), dtype=g.dtype)
         need_a, need_b = self.needs_input_grad
-        return (unbroadcast(np.where(self.condition, g, zero), self.shapes[0]) if need_a else None,
-                unbroadcast(np.where(self.condition, zero, g), self.shapes[1]) if need_b else None)
+        return (unbroadcast(np.where(self.condition, g, 0), self.shapes[0]) if need_a else None,
+                unbroadcast(np.where(self.condition, 0, g), self.shapes[1]) if need_b else None)
 
 
 class Clip(Function):
     def forward(self, a, low, high):
-        self.inside = np.ones(a.shape, dtype=bool)
+        self.inside = np.ones_like(a, dtype=bool)
         if low is not None:
             self.inside &= a >= low
         if high is not None:

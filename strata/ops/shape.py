@@ -46,11 +46,11 @@ def _is_basic(index) -> bool:
 
 class GetItem(Function):
     def forward(self, a, index):
-        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        self.shape, self.index = a.shape, index
         return a[index]
 
     def backward(self, g):
-        full = np.zeros(self.shape, dtype=g.dtype)
+        full = np.zeros_like(g, shape=self.shape)
         if _is_basic(self.index):
             full[self.index] = g
         else:  # repeated indices must add up, which plain assignment would not do
