@@ -19,7 +19,7 @@ from strata.ops.elementwise import (
     where,
 )
 from strata.ops.linalg import linear, matmul
-from strata.ops.nn import softmax_cross_entropy
+from strata.ops.nn import batch_norm, dropout, softmax_cross_entropy
 from strata.ops.reduce import max, mean, min, sum, var
 from strata.ops.shape import (
     broadcast_to,
@@ -43,7 +43,7 @@ __all__ = [
     # linear algebra
     "matmul", "linear",
     # fused neural-network ops
-    "softmax_cross_entropy",
+    "softmax_cross_entropy", "dropout", "batch_norm",
     # reductions
     "sum", "mean", "max", "min", "var",
     # shape

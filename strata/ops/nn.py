@@ -55,3 +55,78 @@ def softmax_cross_entropy(logits, labels):
                          f"{logits.shape} (or integer classes of shape {logits.shape[:-1]}), "
                          f"got {y.shape}")
     return SoftmaxCrossEntropy.apply(logits, Tensor._wrap(y, False))
+
+
+class Dropout(Function):
+    def forward(self, x, keep_prob):
+        # Inverted dropout: scale the kept units by 1/keep_prob so expected activations match
+        # test time, when no units are dropped.
+        from strata import backend
+
+        self.scaled_mask = (backend.rng().random(x.shape) < keep_prob) * x.dtype.type(
+            1 / keep_prob)
+        return x * self.scaled_mask
+
+    def backward(self, g):
+        return (g * self.scaled_mask,)
+
+
+def dropout(x, keep_prob: float, training: bool = True):
+    """Inverted dropout: keep each unit with probability ``keep_prob``, scale kept ones by
+    1/keep_prob (the course's D = rand < keep_prob; A = A * D / keep_prob). Identity when not
+    training or when keep_prob is 1."""
+    if not 0 < keep_prob <= 1:
+        raise ValueError(f"dropout: expected 0 < keep_prob <= 1, got {keep_prob}")
+    x = lift(x)
+    if not training or keep_prob == 1:
+        return x
+    return Dropout.apply(x, keep_prob=keep_prob)
+
+
+class BatchNorm(Function):
+    def forward(self, x, gamma, beta, eps, stats, training):
+        mean, var = stats
+        self.axes = tuple(range(x.ndim - 1))  # every axis but the features/channels (last)
+        self.training, self.gamma = training, gamma
+        self.inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+        self.x_hat = (x - mean) * self.inv_std
+        return self.x_hat * gamma + beta
+
+    def backward(self, g):
+        need_x, need_gamma, need_beta = self.needs_input_grad
+        axes, x_hat = self.axes, self.x_hat
+        dgamma = (g * x_hat).sum(axis=axes)
+        dbeta = g.sum(axis=axes)
+        dx = None
+        if need_x:
+            scale = self.gamma * self.inv_std
+            if self.training:  # through the batch mean and variance too (the fused formula)
+                n = g.size // g.shape[-1]
+                dx = scale / n * (n * g - dbeta - x_hat * dgamma)
+            else:
+                dx = g * scale
+        return dx, dgamma if need_gamma else None, dbeta if need_beta else None
+
+
+def batch_norm(x, gamma, beta, eps: float = 1e-3, running=None):
+    """Batch normalization over every axis but the last (features, or channels of NHWC images).
+
+    Z_norm = (Z - mu) / sqrt(sigma^2 + eps), output gamma * Z_norm + beta. mu and sigma^2 are
+    the mini-batch's (population variance), or the fixed ``running=(mean, var)`` at test time.
+    Returns ``(output, (mean, var))``: the statistics used, for running averages.
+    """
+    x = lift(x)
+    gamma, beta = lift(gamma, x), lift(beta, x)
+    features = x.shape[-1:] if x.ndim else ()
+    if x.ndim < 2 or gamma.shape != features or beta.shape != features:
+        raise ShapeError(f"batch_norm: expected x (m, ..., n) with gamma and beta of shape (n,), "
+                         f"got x {x.shape}, gamma {gamma.shape}, beta {beta.shape}")
+    if eps <= 0:
+        raise ValueError(f"batch_norm: expected eps > 0, got {eps}")
+    if running is None:
+        axes = tuple(range(x.ndim - 1))
+        stats = x.data.mean(axis=axes), x.data.var(axis=axes)
+    else:
+        stats = tuple(np.asarray(s, dtype=x.dtype) for s in running)
+    out = BatchNorm.apply(x, gamma, beta, eps=eps, stats=stats, training=running is None)
+    return out, stats
