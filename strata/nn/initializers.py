@@ -1,0 +1,74 @@
+"""Weight initializers of course 2 week 1, by name or as callables ``(shape) -> array``.
+
+fan_in (the course's n^[l-1]) is the number of inputs to a unit: shape[0] for a Dense kernel
+(n_prev, n), f * f * n_C_prev for a conv kernel (f, f, n_C_prev, n_C).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from strata import backend
+
+
+def _fans(shape) -> tuple[int, int]:
+    if len(shape) < 2:
+        raise ValueError(f"initializer: expected a kernel shape with at least 2 dims, got {shape}")
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _normal(shape, std):
+    return (backend.rng().standard_normal(shape) * std).astype(backend.get_default_dtype())
+
+
+def zeros(shape) -> np.ndarray:
+    """All zeros: fine for biases, fails to break symmetry for weights (every unit learns alike)."""
+    return np.zeros(shape, dtype=backend.get_default_dtype())
+
+
+class RandomNormal:
+    """np.random.randn(shape) * scale; the course's "random" initialization uses scale 0.01
+    (its week-1 assignment also tries 10, to show what large weights do)."""
+
+    def __init__(self, scale: float = 0.01):
+        if not scale > 0:
+            raise ValueError(f"RandomNormal: expected scale > 0, got {scale}")
+        self.scale = scale
+
+    def __call__(self, shape) -> np.ndarray:
+        return _normal(shape, self.scale)
+
+
+def xavier(shape) -> np.ndarray:
+    """randn * sqrt(1 / n_prev): Xavier initialization, as the course writes it (for tanh)."""
+    return _normal(shape, math.sqrt(1 / _fans(shape)[0]))
+
+
+def glorot(shape) -> np.ndarray:
+    """randn * sqrt(2 / (n_prev + n)): Glorot and Bengio's variant."""
+    fan_in, fan_out = _fans(shape)
+    return _normal(shape, math.sqrt(2 / (fan_in + fan_out)))
+
+
+def he(shape) -> np.ndarray:
+    """randn * sqrt(2 / n_prev): He initialization, for ReLU layers."""
+    return _normal(shape, math.sqrt(2 / _fans(shape)[0]))
+
+
+INITIALIZERS = {"zeros": zeros, "random": RandomNormal(), "xavier": xavier, "glorot": glorot,
+                "bengio": glorot, "he": he}
+
+
+def get_initializer(init):
+    """An initializer from its name ("zeros", "random", "xavier", "glorot", "bengio", "he") or a
+    callable ``shape -> array``, returned as is."""
+    if callable(init):
+        return init
+    try:
+        return INITIALIZERS[init]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown initializer {init!r}; expected one of "
+                         f"{sorted(INITIALIZERS)} or a callable shape -> array") from None

@@ -1,0 +1,135 @@
+"""Module: the base of layers and models. Parameters are found by walking attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from strata.tensor import Tensor
+
+
+class Module:
+    """Base class of layers and models.
+
+    A subclass stores its parameters (Tensors with ``requires_grad=True``), its state (Tensors
+    without gradient, such as batch norm's running averages) and its sub-modules as attributes,
+    and defines ``forward``. Calling the module calls ``forward``.
+    """
+
+    training: bool = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        """Compute the module's output; subclasses define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def _named_tensors(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Tensor):
+                yield prefix + name, value
+            elif isinstance(value, Module):
+                yield from value._named_tensors(f"{prefix}{name}.")
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield from item._named_tensors(f"{prefix}{name}.{i}.")
+
+    def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
+        """(name, tensor) for every trainable parameter, sub-modules included (``"0.W"``...)."""
+        return ((n, t) for n, t in self._named_tensors() if t.requires_grad)
+
+    def parameters(self) -> list[Tensor]:
+        """Every trainable parameter, in definition order."""
+        return [t for _, t in self.named_parameters()]
+
+    def modules(self) -> Iterator[Module]:
+        """This module and all its sub-modules, depth first."""
+        yield self
+        for value in vars(self).values():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                if isinstance(item, Module):
+                    yield from item.modules()
+
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout on, batch statistics in batch norm), for this and sub-modules."""
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Test mode: dropout off, batch norm uses its running averages."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of every parameter."""
+        for p in self.parameters():
+            p.grad = None
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Name -> array copy for every parameter and state tensor (what ``save`` writes)."""
+        return {name: t.data.copy() for name, t in self._named_tensors()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy arrays into the parameters and state tensors; names and shapes must match."""
+        own = dict(self._named_tensors())
+        missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict: missing {sorted(missing)}, unexpected "
+                           f"{sorted(unexpected)}")
+        for name, tensor in own.items():
+            value = np.asarray(state[name])
+            if value.shape != tensor.shape:
+                raise ValueError(f"load_state_dict: {name} has shape {tensor.shape}, got "
+                                 f"{value.shape}")
+            tensor.data = value.astype(tensor.dtype, copy=True)
+
+    def extra_repr(self) -> str:
+        """The part of repr between the parentheses; layers override it."""
+        return ""
+
+    def __repr__(self) -> str:
+        children = [(n, v) for n, v in vars(self).items() if isinstance(v, Module)]
+        lists = [(f"{n}.{i}", m) for n, v in vars(self).items() if isinstance(v, (list, tuple))
+                 for i, m in enumerate(v) if isinstance(m, Module)]
+        if not children and not lists:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        body = "\n".join(f"  ({n}): " + repr(m).replace("\n", "\n  ") for n, m in
+                         children + lists)
+        return f"{type(self).__name__}(\n{body}\n)"
+
+
+class Sequential(Module):
+    """Layers applied one after another: ``Sequential([Dense(20, "relu"), Dense(1)])``."""
+
+    def __init__(self, layers=()):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: layer {i} must be a Module, got "
+                                f"{type(layer).__name__}")
+        self.layers = layers
+
+    def add(self, layer: Module) -> None:
+        """Append a layer."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.add: expected a Module, got {type(layer).__name__}")
+        self.layers.append(layer)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        body = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{body}\n)"
