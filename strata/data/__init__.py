@@ -1,5 +1,11 @@
-"""Datasets and data handling. Generated datasets need no files."""
+"""Datasets and data handling: generated data sets, mini-batches, splits, normalization."""
 
-from strata.data.generated import planar_flower
+from strata.data.batches import iterate_minibatches, random_mini_batches
+from strata.data.generated import circles, moons, planar_flower
+from strata.data.preprocessing import Normalizer
+from strata.data.splits import carve_train_dev, suggested_ratios, train_dev_test_split
 
-__all__ = ["planar_flower"]
+__all__ = [
+    "planar_flower", "moons", "circles", "random_mini_batches", "iterate_minibatches",
+    "Normalizer", "train_dev_test_split", "carve_train_dev", "suggested_ratios",
+]

@@ -32,3 +32,43 @@ def planar_flower(m: int = 400, petals: int = 4, noise: float = 0.2, rng=None):
         X[rows] = np.c_[r * np.sin(t), r * np.cos(t)]
         Y[rows] = j
     return X, Y
+
+
+def _noisy(X, noise, rng):
+    if noise < 0:
+        raise ValueError(f"expected noise >= 0, got {noise}")
+    return (X + rng.standard_normal(X.shape) * noise).astype(backend.get_default_dtype())
+
+
+def _split_counts(m: int, name: str) -> tuple[int, int]:
+    if m < 2:
+        raise ValueError(f"{name}: expected at least 2 examples, got m={m}")
+    return m - m // 2, m // 2
+
+
+def moons(m: int = 300, noise: float = 0.2, rng=None):
+    """Two interleaving half circles (course 2 week 2's optimization data): X (m, 2), Y (m, 1)."""
+    rng = backend.rng() if rng is None else rng
+    n_out, n_in = _split_counts(m, "moons")
+    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
+    X = np.concatenate([np.c_[np.cos(t_out), np.sin(t_out)],
+                        np.c_[1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5]])
+    Y = np.r_[np.zeros(n_out), np.ones(n_in)].reshape(-1, 1).astype(backend.get_default_dtype())
+    order = rng.permutation(m)
+    return _noisy(X, noise, rng)[order], Y[order]
+
+
+def circles(m: int = 300, noise: float = 0.05, factor: float = 0.8, rng=None):
+    """A circle inside a circle (course 2 week 1's initialization data): X (m, 2), Y (m, 1);
+    the inner circle (label 1) has radius ``factor``."""
+    if not 0 < factor < 1:
+        raise ValueError(f"circles: expected 0 < factor < 1, got {factor}")
+    rng = backend.rng() if rng is None else rng
+    n_out, n_in = _split_counts(m, "circles")
+    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
+    t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
+    X = np.concatenate([np.c_[np.cos(t_out), np.sin(t_out)],
+                        factor * np.c_[np.cos(t_in), np.sin(t_in)]])
+    Y = np.r_[np.zeros(n_out), np.ones(n_in)].reshape(-1, 1).astype(backend.get_default_dtype())
+    order = rng.permutation(m)
+    return _noisy(X, noise, rng)[order], Y[order]
