@@ -12,6 +12,7 @@ from strata.gradcheck import (
     relative_difference,
     vector_to_parameters,
 )
+from strata.io import load_model, save_model
 from strata.ops import (
     abs,
     add,
@@ -60,7 +61,7 @@ from strata.tensor import Tensor, tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "nn", "data",
+    "nn", "data", "save_model", "load_model",
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "maximum", "minimum",
     "where", "clip", "astype", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
     "softmax_cross_entropy", "dropout", "batch_norm",

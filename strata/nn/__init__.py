@@ -11,6 +11,10 @@ from strata.nn.layers import (
 )
 from strata.nn.module import Module, Sequential
 
+#: Layer class names -> classes, for rebuilding saved models.
+LAYERS = {cls.__name__: cls for cls in (Sequential, Dense, Activation, Flatten, Dropout,
+                                        BatchNorm)}
+
 __all__ = [
     "Module", "Sequential", "Dense", "Activation", "Flatten", "Dropout", "BatchNorm",
     "get_activation", "get_initializer", "zeros", "RandomNormal", "xavier", "glorot", "he",

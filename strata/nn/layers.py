@@ -42,6 +42,7 @@ class Activation(Module):
     """Applies an activation function: ``Activation("relu")``."""
 
     def __init__(self, activation):
+        self.config = {"activation": activation}
         self.name = activation if isinstance(activation, str) else getattr(
             activation, "__name__", repr(activation))
         self.fn = get_activation(activation)
@@ -64,6 +65,9 @@ class Dense(Module):
                  kernel_initializer="glorot", bias_initializer="zeros"):
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense: expected a positive number of units, got {units!r}")
+        self.config = {"units": int(units), "activation": activation, "use_bias": use_bias,
+                       "kernel_initializer": kernel_initializer,
+                       "bias_initializer": bias_initializer}
         self.units, self.use_bias = int(units), use_bias
         self.activation = get_activation(activation)
         self.kernel_initializer = get_initializer(kernel_initializer)
@@ -110,6 +114,7 @@ class Dropout(Module):
     def __init__(self, keep_prob: float):
         if not 0 < keep_prob <= 1:
             raise ValueError(f"Dropout: expected 0 < keep_prob <= 1, got {keep_prob}")
+        self.config = {"keep_prob": keep_prob}
         self.keep_prob = keep_prob
 
     def forward(self, x):
@@ -132,6 +137,7 @@ class BatchNorm(Module):
             raise ValueError(f"BatchNorm: expected 0 <= momentum < 1, got {momentum}")
         if not epsilon > 0:
             raise ValueError(f"BatchNorm: expected epsilon > 0, got {epsilon}")
+        self.config = {"momentum": momentum, "epsilon": epsilon}
         self.momentum, self.epsilon = momentum, epsilon
         self.gamma = self.beta = self.running_mean = self.running_var = None
 

@@ -87,6 +87,15 @@ class Module:
                                  f"{value.shape}")
             tensor.data = value.astype(tensor.dtype, copy=True)
 
+    def get_config(self) -> dict:
+        """The constructor arguments that rebuild this module (saved as JSON by strata.save)."""
+        return dict(getattr(self, "config", {}))
+
+    @classmethod
+    def from_config(cls, config: dict) -> Module:
+        """Rebuild a module from ``get_config()``'s output."""
+        return cls(**config)
+
     def extra_repr(self) -> str:
         """The part of repr between the parentheses; layers override it."""
         return ""
@@ -112,6 +121,7 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: layer {i} must be a Module, got "
                                 f"{type(layer).__name__}")
         self.layers = layers
+        self.input_shape = None
 
     def add(self, layer: Module) -> None:
         """Append a layer."""
@@ -120,9 +130,43 @@ class Sequential(Module):
         self.layers.append(layer)
 
     def forward(self, x):
+        if self.input_shape is None:  # remembered so a saved model can be rebuilt
+            self.input_shape = tuple(x.shape[1:])
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def get_config(self) -> dict:
+        """Each layer's class name and config, in order, plus the input shape once known."""
+        return {"layers": [{"class": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers],
+                "input_shape": None if self.input_shape is None else list(self.input_shape)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sequential:
+        from strata.nn import LAYERS
+
+        layers = []
+        for spec in config["layers"]:
+            if spec["class"] not in LAYERS:
+                raise ValueError(f"Sequential.from_config: unknown layer class {spec['class']!r};"
+                                 f" known: {sorted(LAYERS)}")
+            layers.append(LAYERS[spec["class"]].from_config(spec["config"]))
+        model = cls(layers)
+        if config.get("input_shape") is not None:
+            model.build(tuple(config["input_shape"]))
+        return model
+
+    def build(self, input_shape: tuple) -> None:
+        """Create every lazily-sized parameter by running one example of ``input_shape``."""
+        from strata import backend
+        from strata.autograd import no_grad
+
+        was_training = self.training
+        self.eval()
+        with no_grad():
+            self(np.zeros((1, *input_shape), dtype=backend.get_default_dtype()))
+        self.train(was_training)
 
     def __getitem__(self, i):
         return self.layers[i]
