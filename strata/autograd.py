@@ -140,7 +140,7 @@ def _topological_order(root) -> list:
 def _store(tensor, grad, shared: set) -> None:
     """Accumulate ``grad`` into ``tensor.grad`` without aliasing arrays used elsewhere."""
     if tensor.grad is not None:
-        tensor.grad = tensor.grad + grad
+        tensor.grad = (tensor.grad + grad).astype(tensor.data.dtype, copy=False)
         return
     if grad.dtype != tensor.data.dtype:  # e.g. a float32 leaf used with a float64 array
         grad = grad.astype(tensor.data.dtype)
@@ -153,7 +153,7 @@ def _store(tensor, grad, shared: set) -> None:
 def backward(root, grad, retain_graph: bool = False) -> None:
     """Propagate ``grad`` (d loss / d root) to every tensor in root's graph that requires grad."""
     if root._ctx is None:
-        _store(root, grad, set())
+        _store(root, grad, {id(grad)})  # never keep the caller's array as .grad
         return
     grads = {root: grad}
     shared = {id(grad)}

@@ -258,3 +258,18 @@ def test_retain_grad_keeps_intermediate_grad_only_where_asked():
     np.testing.assert_allclose(x.grad, 3 * (1 - np.tanh(3 * values) ** 2))
     assert a.grad is None
     assert not z.is_leaf and x.is_leaf
+
+
+def test_leaf_backward_copies_the_callers_gradient():
+    x = strata.tensor(np.zeros(3), requires_grad=True)
+    g = np.ones(3)
+    x.backward(g)
+    x.grad *= 5
+    assert (g == 1).all()
+
+
+def test_accumulated_grads_keep_the_leaf_dtype():
+    x = strata.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    for _ in range(2):
+        (x * np.ones(3)).sum().backward()  # float64 array on the other side
+    assert x.grad.dtype == np.float32 and (x.grad == 2).all()
