@@ -10,6 +10,7 @@ import numpy as np
 
 import strata
 from strata.data import planar_flower
+from strata.losses import binary_crossentropy_from_logits
 
 
 def shallow_network(n_x: int, n_h: int, n_y: int, scale: float = 0.01) -> dict:
@@ -31,13 +32,6 @@ def forward(params: dict, X) -> strata.Tensor:
     return A1 @ params["W2"] + params["b2"]
 
 
-def cost_from_logits(Z, Y) -> strata.Tensor:
-    """Binary cross-entropy of sigmoid(Z) against Y, computed from Z without overflow."""
-    # -[y log s(z) + (1 - y) log(1 - s(z))] = max(z, 0) - z y + log(1 + e^-|z|)
-    loss = strata.relu(Z) - Z * Y + strata.log(1 + strata.exp(-strata.abs(Z)))
-    return loss.mean()
-
-
 def run_demo(args) -> int:
     """Build, gradient-check and train the course's planar-data network."""
     strata.seed(args.seed)
@@ -50,14 +44,15 @@ def run_demo(args) -> int:
     # small that rounding in the numerical estimate dominates the relative difference.
     probe = shallow_network(X.shape[1], args.hidden, 1, scale=1.0)
     print("\nGradient check of the network's backward pass (float64, two-sided differences):")
-    report = strata.check_model_gradients(lambda: cost_from_logits(forward(probe, X), Y), probe)
+    report = strata.check_model_gradients(
+        lambda: binary_crossentropy_from_logits(forward(probe, X), Y), probe)
     print(report)
     if not report.passed:
         return 1
 
     print(f"\nTraining with batch gradient descent, learning rate {args.lr}:")
     for i in range(args.iterations + 1):
-        cost = cost_from_logits(forward(params, X), Y)
+        cost = binary_crossentropy_from_logits(forward(params, X), Y)
         if i % args.print_every == 0:
             print(f"Cost after iteration {i}: {cost.item():f}")
         if i == args.iterations:

@@ -1,5 +1,14 @@
 """Layers and models: Module, Sequential, the core layers, initializers."""
 
+from strata.nn.callbacks import (
+    Callback,
+    CostPrinter,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    ModelCheckpoint,
+)
 from strata.nn.initializers import RandomNormal, get_initializer, glorot, he, xavier, zeros
 from strata.nn.layers import (
     Activation,
@@ -9,13 +18,17 @@ from strata.nn.layers import (
     Flatten,
     get_activation,
 )
-from strata.nn.module import Module, Sequential
+from strata.nn.module import Module
+from strata.nn.sequential import Sequential
+from strata.nn.training import Model
 
 #: Layer class names -> classes, for rebuilding saved models.
 LAYERS = {cls.__name__: cls for cls in (Sequential, Dense, Activation, Flatten, Dropout,
                                         BatchNorm)}
 
 __all__ = [
-    "Module", "Sequential", "Dense", "Activation", "Flatten", "Dropout", "BatchNorm",
+    "Module", "Model", "Sequential", "Callback", "History", "CostPrinter", "EarlyStopping",
+    "ModelCheckpoint", "CSVLogger", "LearningRateScheduler",
+    "Dense", "Activation", "Flatten", "Dropout", "BatchNorm",
     "get_activation", "get_initializer", "zeros", "RandomNormal", "xavier", "glorot", "he",
 ]
