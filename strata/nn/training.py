@@ -32,17 +32,28 @@ class Model(Module):
     loss = None
     metrics: dict = {}
     stop_training = False
+    l2 = l1 = 0.0
+    _to_probabilities = False
 
-    def compile(self, optimizer="adam", loss="binary_crossentropy", metrics=(), **kwargs):
+    def compile(self, optimizer="adam", loss="binary_crossentropy", metrics=(), l2: float = 0.0,
+                l1: float = 0.0, **kwargs):
         """Choose the optimizer (a name such as "adam" plus its hyperparameters as keyword
         arguments, an Optimizer, or a callable params -> Optimizer), the loss (name or callable
-        (y_pred, y_true) -> scalar Tensor) and the metrics (names or callables)."""
+        (y_pred, y_true) -> scalar Tensor), the metrics (names or callables), and L2/L1
+        regularization of every weight matrix W: the cost becomes
+        J + lambd/(2m) sum ||W||^2 (``l2=lambd``) + lambd/m sum |W| (``l1=lambd``)."""
         from strata.losses import get_loss
         from strata.metrics import get_metric
 
+        if l2 < 0 or l1 < 0:
+            raise ValueError(f"compile: expected l2 >= 0 and l1 >= 0, got l2={l2}, l1={l1}")
+        self.l2, self.l1 = l2, l1
         self.loss = get_loss(loss) if isinstance(loss, str) else loss
         if not callable(self.loss):
             raise TypeError(f"compile: expected a loss name or callable, got {loss!r}")
+        # Metrics read probabilities: a model trained on binary logits is passed through sigmoid.
+        self._to_probabilities = loss in ("binary_crossentropy_from_logits",
+                                          "masked_binary_crossentropy")
         self.metrics = {(m if isinstance(m, str) else m.__name__):
                         (get_metric(m) if isinstance(m, str) else m) for m in metrics}
         self._optimizer_spec, self._optimizer_kwargs = optimizer, kwargs
@@ -103,7 +114,7 @@ class Model(Module):
         for xb, yb in iterate_minibatches(X, Y, batch_size, shuffle):
             self.optimizer.zero_grad()
             out = self(xb)
-            cost = self.loss(out, yb)
+            cost = self._cost(out, yb)
             cost.backward()
             self.optimizer.step()
             value = cost.item()
@@ -119,8 +130,25 @@ class Model(Module):
         logs = {"loss": total / len(X)}
         if self.metrics:
             y_pred, y_true = np.concatenate(predictions), np.concatenate(labels)
-            logs.update({k: float(f(y_true, y_pred)) for k, f in self.metrics.items()})
+            logs.update(self._metric_values(y_true, y_pred))
         return logs, iteration
+
+    def _cost(self, out, y):
+        """The loss plus the regularization terms, as the course reports the cost."""
+        from strata.losses import l1_penalty, l2_penalty
+
+        cost = self.loss(out, y)
+        weights = [p for name, p in self.named_parameters() if name.split(".")[-1] == "W"]
+        if self.l2 and weights:
+            cost = cost + l2_penalty(weights, self.l2, len(y))
+        if self.l1 and weights:
+            cost = cost + l1_penalty(weights, self.l1, len(y))
+        return cost
+
+    def _metric_values(self, y_true, y_pred) -> dict:
+        if self._to_probabilities:
+            y_pred = 1 / (1 + np.exp(-y_pred))
+        return {k: float(f(y_true, y_pred)) for k, f in self.metrics.items()}
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
         """Outputs for X in eval mode (no dropout, batch norm's running averages)."""
@@ -140,8 +168,8 @@ class Model(Module):
         X, Y = _check_data(X, Y, "evaluate")
         y_pred = self.predict(X, batch_size)
         with no_grad():
-            results = {"loss": float(self.loss(Tensor(y_pred), Y).item())}
-        results.update({k: float(f(Y, y_pred)) for k, f in self.metrics.items()})
+            results = {"loss": float(self._cost(Tensor(y_pred), Y).item())}
+        results.update(self._metric_values(Y, y_pred))
         return results
 
 
