@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from strata.optim import kernels
 from strata.optim.optimizer import FRACTION, POSITIVE, Optimizer
 
 
@@ -121,9 +122,18 @@ class Adam(Optimizer):
 
     def update(self, param, grad, state) -> None:
         """One Adam step with bias correction at this parameter's step t."""
-        v, s, tmp = state["v"], state["s"], self._buffer(param)
+        v, s = state["v"], state["s"]
         beta1, beta2 = self.beta1, self.beta2
         t = state["t"] = state["t"] + 1
+        # lr * v_corrected / (sqrt(s_corrected) + epsilon), with r = sqrt(1 - beta2**t), is
+        # (lr * r / (1 - beta1**t)) * v / (sqrt(s) + epsilon * r): the same value, with the
+        # corrections folded into two scalars.
+        r = math.sqrt(1.0 - beta2 ** t)
+        step, eps = self.lr * r / (1.0 - beta1 ** t), self.epsilon * r
+        if kernels.fusable(param.data, grad, v, s):
+            kernels.adam(param.data, grad, v, s, beta1, beta2, step, eps)
+            return
+        tmp = self._buffer(param)
         v *= beta1
         np.multiply(grad, 1.0 - beta1, out=tmp)
         v += tmp
@@ -131,14 +141,10 @@ class Adam(Optimizer):
         np.square(grad, out=tmp)
         tmp *= 1.0 - beta2
         s += tmp
-        # lr * v_corrected / (sqrt(s_corrected) + epsilon), with r = sqrt(1 - beta2**t), is
-        # (lr * r / (1 - beta1**t)) * v / (sqrt(s) + epsilon * r): the same value, but the
-        # corrections become scalars and the array passes drop from 6 to 5.
-        r = math.sqrt(1.0 - beta2 ** t)
         np.sqrt(s, out=tmp)
-        tmp += self.epsilon * r
+        tmp += eps
         np.divide(v, tmp, out=tmp)
-        tmp *= self.lr * r / (1.0 - beta1 ** t)
+        tmp *= step
         param.data -= tmp
 
 
