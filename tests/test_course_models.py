@@ -64,3 +64,20 @@ def test_metrics_see_probabilities_when_training_on_logits():
     history = model.fit(X, Y, epochs=30, batch_size=32, verbose=0)
     assert history["accuracy"][-1] > 0.8
     assert model.evaluate(X, Y)["accuracy"] > 0.8
+
+
+def _moons_accuracy(optimizer, epochs=3000, **kwargs):
+    strata.seed(3)
+    X, Y = moons(300, noise=0.2)
+    model = deep_network([2, 5, 2, 1], initializer="he")
+    model.compile(optimizer=optimizer, lr=0.0007, loss="binary_crossentropy",
+                  metrics=["accuracy"], **kwargs)
+    model.fit(X, Y, epochs=epochs, batch_size=64, verbose=0)
+    return model.evaluate(X, Y)["accuracy"]
+
+
+def test_adam_beats_gd_and_momentum_on_moons_at_the_course_settings():
+    """Course 2 week 2: lr 0.0007, mini-batches of 64, [2, 5, 2, 1] with He init."""
+    gd, momentum = _moons_accuracy("gd"), _moons_accuracy("momentum", beta=0.9)
+    adam = _moons_accuracy("adam")
+    assert adam >= 0.9 and adam > max(gd, momentum) + 0.05, (gd, momentum, adam)
