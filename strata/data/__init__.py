@@ -1,6 +1,18 @@
-"""Datasets and data handling: generated data sets, mini-batches, splits, normalization."""
+"""Datasets and data handling: generated and real data sets, mini-batches, splits,
+normalization."""
 
 from strata.data.batches import iterate_minibatches, random_mini_batches
+from strata.data.datasets import (
+    ChecksumError,
+    DownloadError,
+    data_dir,
+    fetch,
+    load_catvnoncat,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    read_idx,
+)
 from strata.data.generated import circles, moons, planar_flower
 from strata.data.preprocessing import Normalizer
 from strata.data.splits import carve_train_dev, suggested_ratios, train_dev_test_split
@@ -8,4 +20,6 @@ from strata.data.splits import carve_train_dev, suggested_ratios, train_dev_test
 __all__ = [
     "planar_flower", "moons", "circles", "random_mini_batches", "iterate_minibatches",
     "Normalizer", "train_dev_test_split", "carve_train_dev", "suggested_ratios",
+    "data_dir", "fetch", "read_idx", "load_catvnoncat", "load_mnist", "load_fashion_mnist",
+    "load_digits", "DownloadError", "ChecksumError",
 ]

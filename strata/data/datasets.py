@@ -1,0 +1,283 @@
+"""Real data sets: a local data directory, checksummed downloads and batch-first loaders.
+
+Files live under ``data_dir()`` with the layout of ``REMOTE_FILES`` (for example
+``catvnoncat/train_catvnoncat.h5``). ``fetch`` returns a file's path, downloading it first when it
+is missing; every file is checked against its SHA-256 before it is used.
+
+Loaders return batch-first arrays in the default float dtype, as in the course but transposed:
+the course's ``X`` of shape (n_x, m) is our ``X`` of shape (m, n_x).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import sys
+import tempfile
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from strata import backend
+
+# Tests replace this to exercise the download path without a network.
+_urlopen = urllib.request.urlopen
+
+_CATVNONCAT = ("https://raw.githubusercontent.com/Kulbear/deep-learning-coursera/"
+               "8ef9dd4fd4a627217d4ff31e63b661dbb3db9150/"
+               + urllib.parse.quote("Neural Networks and Deep Learning/datasets/"))
+_COURSE5 = ("https://raw.githubusercontent.com/Kulbear/deep-learning-coursera/"
+            "5c59f99e8e3bfe2c1e977a46422146a2e09d04b8/" + urllib.parse.quote("Sequence Models/"))
+_MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+#: relative path -> (original public URL, sha256 or None, size in bytes).
+#: Digests were computed from the copies in ../shared/datasets (see its SOURCES.md), except the
+#: three image archives marked below, which are not available locally: their digests are the
+#: published ones that many independent public projects agree on (the same lists also give the
+#: digests of the files we do have, and those match ours). An entry whose digest is unknown
+#: stores None; fetch then only checks that the size is as listed and non-zero.
+REMOTE_FILES: dict[str, tuple[str, str | None, int]] = {
+    "catvnoncat/train_catvnoncat.h5": (
+        _CATVNONCAT + "train_catvnoncat.h5",
+        "fbe56ab67c3ae28d564e3a644189117976d6b31af0a3ce9bb17dbf22908af242", 2572022),
+    "catvnoncat/test_catvnoncat.h5": (
+        _CATVNONCAT + "test_catvnoncat.h5",
+        "6a9d39ce52fa85953c5834695b8534a30ed8cfd54971fb2f080b5a24d002b951", 616958),
+    "dinos/dinos.txt": (
+        _COURSE5 + "dinos.txt",
+        "ad6465621cf56c08f71d4fbb40cf7eab763f9df42c54cc460d6c4d86e9c927fb", 19909),
+    "shakespeare/shakespeare.txt": (
+        _COURSE5 + "shakespeare.txt",
+        "1b454b67b44e6f367c83a17ed295c46c5d4a1173cf5d09161882af4041bae023", 94275),
+    "mnist/train-images-idx3-ubyte.gz": (  # not available locally: published digest
+        _MNIST + "train-images-idx3-ubyte.gz",
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+    "mnist/train-labels-idx1-ubyte.gz": (
+        _MNIST + "train-labels-idx1-ubyte.gz",
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+    "mnist/t10k-images-idx3-ubyte.gz": (
+        _MNIST + "t10k-images-idx3-ubyte.gz",
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+    "mnist/t10k-labels-idx1-ubyte.gz": (
+        _MNIST + "t10k-labels-idx1-ubyte.gz",
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+    "fashion_mnist/train-images-idx3-ubyte.gz": (  # not available locally: published digest
+        _FASHION + "train-images-idx3-ubyte.gz",
+        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
+    "fashion_mnist/train-labels-idx1-ubyte.gz": (
+        _FASHION + "train-labels-idx1-ubyte.gz",
+        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
+    "fashion_mnist/t10k-images-idx3-ubyte.gz": (  # not available locally: published digest
+        _FASHION + "t10k-images-idx3-ubyte.gz",
+        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
+    "fashion_mnist/t10k-labels-idx1-ubyte.gz": (
+        _FASHION + "t10k-labels-idx1-ubyte.gz",
+        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
+}
+
+_CHUNK = 1 << 16
+_verified: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) already checked
+
+
+class DownloadError(OSError):
+    """A data file could not be downloaded (no network, HTTP error, unwritable directory)."""
+
+
+class ChecksumError(OSError):
+    """A data file's SHA-256 (or size) is not the expected one."""
+
+
+def data_dir() -> Path:
+    """The data directory: $STRATA_DATA, else $XDG_CACHE_HOME/strata or ~/.cache/strata."""
+    env = os.environ.get("STRATA_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache).expanduser() / "strata"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(file: Path, expected: str | None, size: int, what: str) -> None:
+    """Raise ChecksumError when ``file`` lacks the listed digest (or, without one, the size)."""
+    got_size = file.stat().st_size
+    if expected is None:
+        # No known digest: the best we can check is the listed size, and that it is not empty.
+        if got_size == 0 or got_size != size:
+            raise ChecksumError(f"{what}: expected {size} bytes, got {got_size}")
+        return
+    got = _sha256(file)
+    if got != expected:
+        raise ChecksumError(f"{what}: expected sha256 {expected}, got sha256 {got}")
+
+
+def fetch(relative_path: str) -> Path:
+    """Return the local path of a known data file, downloading and verifying it when missing.
+
+    An existing file whose checksum does not match is reported, never silently replaced.
+    """
+    if relative_path not in REMOTE_FILES:
+        known = ", ".join(sorted(REMOTE_FILES))
+        raise ValueError(f"fetch: unknown data file {relative_path!r}; known files: {known}")
+    url, sha256, size = REMOTE_FILES[relative_path]
+    path = data_dir() / relative_path
+    if path.is_file():
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _verified:
+            _verify(path, sha256, size,
+                    f"corrupt file {path} (delete or replace it to fetch it again)")
+            _verified.add(key)
+        return path
+    _download(url, path, sha256, size)
+    return path
+
+
+def _download(url: str, path: Path, sha256: str | None, size: int) -> None:
+    """Download ``url`` to a temporary file beside ``path``, verify it, rename it into place."""
+    print(f"Downloading {url} -> {path}", file=sys.stderr)
+    hint = (f"download it by hand and place it at {path}, or set STRATA_DATA to a folder that "
+            f"holds {path.parent.name}/{path.name}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as e:
+        raise DownloadError(f"fetch: cannot write into {path.parent} ({e}); {hint}") from e
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _stream(url, out, size, hint)
+        _verify(tmp, sha256, size, f"checksum mismatch for {path.name} downloaded from {url}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stream(url: str, out, size: int, hint: str) -> None:
+    """Copy the body of ``url`` into the open file ``out``, showing a progress bar."""
+    try:
+        with _urlopen(url, timeout=60) as response, tqdm(
+                total=size, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
+                file=sys.stderr) as bar:
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+    except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
+        reason = getattr(e, "reason", e)
+        raise DownloadError(f"fetch: could not download {url} ({reason}); {hint}") from e
+
+
+def _as_float(a: np.ndarray, scale: float) -> np.ndarray:
+    dtype = backend.get_default_dtype()
+    return a.astype(dtype) / dtype.type(scale)
+
+
+def load_catvnoncat(flatten: bool = True, normalize: bool = True):
+    """Course 1's cat / non-cat images: ``((X_train, Y_train), (X_test, Y_test), classes)``.
+
+    X is (m, 12288) when ``flatten`` (the course's reshape, rows of 64*64*3 pixels in HWC order)
+    else (m, 64, 64, 3); ``normalize`` divides by 255. Y is (m, 1) with 1 for cat;
+    ``classes`` is ``['non-cat', 'cat']``. There are 209 training and 50 test images.
+    """
+    import h5py  # noqa: PLC0415 -- heavy import, only needed here
+
+    sets, classes = [], []
+    for split in ("train", "test"):
+        path = fetch(f"catvnoncat/{split}_catvnoncat.h5")
+        with h5py.File(path, "r") as f:
+            needed = {f"{split}_set_x", f"{split}_set_y", "list_classes"}
+            if not needed <= set(f.keys()):
+                raise ValueError(f"load_catvnoncat: {path} should hold datasets {sorted(needed)}, "
+                                 f"found {sorted(f.keys())}")
+            x, y = np.asarray(f[f"{split}_set_x"]), np.asarray(f[f"{split}_set_y"])
+            classes = [c.decode() if isinstance(c, bytes) else str(c) for c in f["list_classes"]]
+        X = _as_float(x, 255.0 if normalize else 1.0)
+        X = X.reshape(len(X), -1) if flatten else X
+        sets.append((X, y.reshape(-1, 1).astype(backend.get_default_dtype())))
+    return sets[0], sets[1], classes
+
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an idx file (MNIST's format), gzip-compressed or not, into an ndarray."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as e:
+            raise ValueError(f"read_idx: corrupt or truncated gzip file {path} ({e})") from e
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"read_idx: {path} is not an idx file: expected magic 0x0000TTNN with "
+                         f"a known type TT, got {raw[:4].hex() or 'an empty file'}")
+    ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"read_idx: truncated header in {path}: expected {header} bytes, "
+                         f"got {len(raw)}")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"read_idx: {path} has the wrong length for shape {shape}: expected "
+                         f"{expected} bytes, got {len(raw)} (truncated or corrupt)")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+_KINDS = {"train": "train", "test": "t10k"}
+
+
+def _load_idx_pair(folder: str, kind: str, flatten: bool, name: str):
+    if kind not in _KINDS:
+        raise ValueError(f"{name}: expected kind in {sorted(_KINDS)}, got {kind!r}")
+    images = read_idx(fetch(f"{folder}/{_KINDS[kind]}-images-idx3-ubyte.gz"))
+    labels = read_idx(fetch(f"{folder}/{_KINDS[kind]}-labels-idx1-ubyte.gz"))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"{name}: expected images (m, 28, 28) and labels (m,), got "
+                         f"{images.shape} and {labels.shape}")
+    X = _as_float(images, 255.0)
+    X = X.reshape(len(X), -1) if flatten else X[..., None]
+    return X, labels.astype(np.int64)
+
+
+def load_mnist(kind: str = "test", flatten: bool = True):
+    """MNIST digits ``(X, Y)``: X (m, 784) in [0, 1] or (m, 28, 28, 1); Y (m,) integer labels.
+
+    ``kind`` is "train" (60000) or "test" (10000). ../shared/datasets holds only the test images,
+    so "train" needs a download of train-images-idx3-ubyte.gz.
+    """
+    return _load_idx_pair("mnist", kind, flatten, "load_mnist")
+
+
+def load_fashion_mnist(kind: str = "test", flatten: bool = True):
+    """Fashion-MNIST ``(X, Y)``: X (m, 784) in [0, 1] or (m, 28, 28, 1); Y (m,) integer labels.
+
+    ``kind`` is "train" (60000) or "test" (10000). ../shared/datasets holds only the labels, so
+    either kind needs a download of its images file.
+    """
+    return _load_idx_pair("fashion_mnist", kind, flatten, "load_fashion_mnist")
+
+
+def load_digits(flatten: bool = True):
+    """scikit-learn's bundled 8x8 digits ``(X, Y)`` (offline): X (1797, 64) in [0, 1] or
+    (1797, 8, 8, 1); Y (1797,) integer labels."""
+    from sklearn.datasets import load_digits as _sk_load_digits  # noqa: PLC0415 -- slow import
+
+    digits = _sk_load_digits()
+    X = _as_float(digits.data, 16.0)
+    X = X if flatten else X.reshape(-1, 8, 8, 1)
+    return X, digits.target.astype(np.int64)

@@ -1,0 +1,267 @@
+"""Data directory, checksummed fetch (tested without a network) and the real-data loaders."""
+
+import gzip
+import hashlib
+import io
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from strata import backend
+from strata.data import (
+    ChecksumError,
+    DownloadError,
+    data_dir,
+    datasets,
+    fetch,
+    load_catvnoncat,
+    load_digits,
+    load_mnist,
+    read_idx,
+)
+
+# The repository is <root>/main and the shared data is <root>/shared/datasets (see SOURCES.md).
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(autouse=True)
+def shared_data(monkeypatch):
+    """Point STRATA_DATA at the shared data folder; no test may reach the network."""
+    monkeypatch.setenv("STRATA_DATA", str(SHARED))
+
+    def no_network(url, *args, **kwargs):
+        raise AssertionError(f"test tried to download {url}")
+
+    monkeypatch.setattr(datasets, "_urlopen", no_network)
+
+
+def need(*relative_paths):
+    """Skip the calling test when a shared data file is absent."""
+    for rel in relative_paths:
+        if not (SHARED / rel).is_file():
+            pytest.skip(f"{rel} is not in {SHARED} (see ../shared/datasets/SOURCES.md)")
+
+
+def register(monkeypatch, tmp_path, payload: bytes, sha256="auto", name="toy/blob.bin"):
+    """Point STRATA_DATA at an empty tmp folder and add a fake remote file to the table."""
+    digest = hashlib.sha256(payload).hexdigest() if sha256 == "auto" else sha256
+    root = tmp_path / "data"
+    monkeypatch.setenv("STRATA_DATA", str(root))
+    monkeypatch.setitem(datasets.REMOTE_FILES, name, ("https://example.invalid/" + name,
+                                                      digest, len(payload)))
+    return root / name
+
+
+def serve(monkeypatch, payload: bytes, watch: Path | None = None):
+    """Replace the URL opener with one that serves ``payload`` (checking ``watch`` is absent)."""
+    class Response(io.BytesIO):
+        def read(self, n=-1):
+            assert watch is None or not watch.exists(), "final file appeared before verification"
+            return super().read(n)
+
+    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout=None: Response(payload))
+
+
+def idx_bytes(a: np.ndarray, code: int) -> bytes:
+    header = bytes([0, 0, code, a.ndim]) + np.asarray(a.shape, ">u4").tobytes()
+    return header + a.tobytes()
+
+
+# --- data directory -----------------------------------------------------------------------------
+
+def test_data_dir_uses_env_then_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("STRATA_DATA", str(tmp_path / "mine"))
+    assert data_dir() == tmp_path / "mine"
+    monkeypatch.delenv("STRATA_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data_dir() == tmp_path / "xdg" / "strata"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_dir() == tmp_path / "home" / ".cache" / "strata"
+
+
+# --- fetch --------------------------------------------------------------------------------------
+
+def test_unknown_name_lists_known_names():
+    with pytest.raises(ValueError, match="unknown data file 'nope.h5'") as info:
+        fetch("nope.h5")
+    assert "catvnoncat/train_catvnoncat.h5" in str(info.value)
+    assert "mnist/t10k-images-idx3-ubyte.gz" in str(info.value)
+
+
+def test_table_matches_every_shared_file():
+    present = [rel for rel in datasets.REMOTE_FILES if (SHARED / rel).is_file()]
+    if not present:
+        pytest.skip(f"no data files in {SHARED}")
+    for rel in present:  # fetch verifies size/sha256 and must not touch the (blocked) network
+        assert fetch(rel) == SHARED / rel
+
+
+def test_fetch_of_present_file_returns_path_without_network():
+    need("catvnoncat/test_catvnoncat.h5")
+    assert fetch("catvnoncat/test_catvnoncat.h5") == SHARED / "catvnoncat/test_catvnoncat.h5"
+
+
+def test_download_from_file_url_is_atomic_and_verified(monkeypatch, tmp_path):
+    payload = b"strata" * 1000
+    source = tmp_path / "remote.bin"
+    source.write_bytes(payload)
+    dest = register(monkeypatch, tmp_path, payload)
+    url, digest, size = datasets.REMOTE_FILES["toy/blob.bin"]
+    monkeypatch.setitem(datasets.REMOTE_FILES, "toy/blob.bin", (source.as_uri(), digest, size))
+    monkeypatch.setattr(datasets, "_urlopen", datasets.urllib.request.urlopen)
+    assert fetch("toy/blob.bin") == dest
+    assert dest.read_bytes() == payload
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["blob.bin"]  # no temp file left
+
+
+def test_download_writes_nothing_before_the_checksum_passes(monkeypatch, tmp_path):
+    payload = bytes(range(256)) * 300
+    dest = register(monkeypatch, tmp_path, payload)
+    serve(monkeypatch, payload, watch=dest)
+    assert fetch("toy/blob.bin").read_bytes() == payload
+
+
+def test_checksum_mismatch_leaves_nothing_and_names_both_digests(monkeypatch, tmp_path):
+    payload, served = b"expected bytes", b"tampered bytes"
+    dest = register(monkeypatch, tmp_path, payload)
+    serve(monkeypatch, served)
+    with pytest.raises(ChecksumError) as info:
+        fetch("toy/blob.bin")
+    message = str(info.value)
+    assert hashlib.sha256(payload).hexdigest() in message
+    assert hashlib.sha256(served).hexdigest() in message
+    assert "blob.bin" in message and "https://example.invalid/toy/blob.bin" in message
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_offline_error_names_url_and_manual_fix(monkeypatch, tmp_path):
+    dest = register(monkeypatch, tmp_path, b"data")
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(datasets, "_urlopen", offline)
+    with pytest.raises(DownloadError) as info:
+        fetch("toy/blob.bin")
+    message = str(info.value)
+    assert "https://example.invalid/toy/blob.bin" in message
+    assert str(dest) in message and "STRATA_DATA" in message
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_corrupt_local_file_is_reported_not_replaced(monkeypatch, tmp_path):
+    payload = b"a pristine data file" * 50
+    dest = register(monkeypatch, tmp_path, payload)
+    dest.parent.mkdir(parents=True)
+    corrupt = bytearray(payload)
+    corrupt[10] ^= 0xFF
+    dest.write_bytes(bytes(corrupt))
+    with pytest.raises(ChecksumError, match="corrupt file") as info:
+        fetch("toy/blob.bin")
+    assert str(dest) in str(info.value)
+    assert hashlib.sha256(payload).hexdigest() in str(info.value)
+    assert dest.read_bytes() == bytes(corrupt)  # left for the user to inspect
+
+
+def test_unknown_digest_checks_only_the_size(monkeypatch, tmp_path):
+    dest = register(monkeypatch, tmp_path, b"12345", sha256=None)
+    serve(monkeypatch, b"")
+    with pytest.raises(ChecksumError, match="expected 5 bytes, got 0"):
+        fetch("toy/blob.bin")
+    assert not dest.exists()
+    serve(monkeypatch, b"54321")
+    assert fetch("toy/blob.bin").read_bytes() == b"54321"
+
+
+# --- idx files ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_parses_header_and_big_endian_data(tmp_path, compress):
+    a = np.arange(-6, 6, dtype=np.int16).reshape(3, 2, 2)
+    raw = idx_bytes(a.astype(">i2"), 0x0B)
+    path = tmp_path / ("a.idx.gz" if compress else "a.idx")
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    out = read_idx(path)
+    assert out.shape == (3, 2, 2) and (out == a).all()
+
+
+def test_truncated_idx_file_raises_clear_error(tmp_path):
+    raw = idx_bytes(np.zeros((4, 28, 28), np.uint8), 0x08)
+    path = tmp_path / "short-idx3-ubyte"
+    path.write_bytes(raw[:-100])
+    expected, got = len(raw), len(raw) - 100
+    with pytest.raises(ValueError, match=f"expected {expected} bytes, got {got}"):
+        read_idx(path)
+    path.write_bytes(raw[:10])
+    with pytest.raises(ValueError, match="truncated header"):
+        read_idx(path)
+    path.write_bytes(gzip.compress(raw)[:-30])
+    with pytest.raises(ValueError, match="corrupt or truncated gzip"):
+        read_idx(path)
+
+
+def test_idx_with_bad_magic_is_rejected(tmp_path):
+    path = tmp_path / "notidx"
+    path.write_bytes(b"PK\x03\x04 not an idx file")
+    with pytest.raises(ValueError, match="not an idx file.*got 504b0304"):
+        read_idx(path)
+
+
+# --- loaders ------------------------------------------------------------------------------------
+
+def test_catvnoncat_matches_the_course():
+    need("catvnoncat/train_catvnoncat.h5", "catvnoncat/test_catvnoncat.h5")
+    (X, Y), (X_test, Y_test), classes = load_catvnoncat()
+    assert X.shape == (209, 12288) and Y.shape == (209, 1)
+    assert X_test.shape == (50, 12288) and Y_test.shape == (50, 1)
+    assert classes == ["non-cat", "cat"]
+    for a in (X, Y, X_test, Y_test):
+        assert a.dtype == np.float32 == backend.get_default_dtype()
+    assert 0.0 <= X.min() and X.max() <= 1.0 and X_test.max() <= 1.0
+    assert set(np.unique(Y)) == {0.0, 1.0} and set(np.unique(Y_test)) == {0.0, 1.0}
+    assert int(Y.sum()) == 72 and int(Y_test.sum()) == 33  # the course's class balance
+
+
+def test_catvnoncat_images_keep_nhwc_and_raw_scale():
+    need("catvnoncat/train_catvnoncat.h5", "catvnoncat/test_catvnoncat.h5")
+    (X, _), (X_test, _), _ = load_catvnoncat(flatten=False, normalize=False)
+    assert X.shape == (209, 64, 64, 3) and X_test.shape == (50, 64, 64, 3)
+    assert X.max() == 255.0
+    (X_flat, _), _, _ = load_catvnoncat()
+    np.testing.assert_allclose(X_flat, X.reshape(209, -1) / 255, rtol=1e-6)
+
+
+def test_loaders_follow_the_default_dtype():
+    need("catvnoncat/train_catvnoncat.h5", "catvnoncat/test_catvnoncat.h5")
+    with backend.default_dtype(np.float64):
+        (X, Y), _, _ = load_catvnoncat()
+        X_digits, _ = load_digits()
+    assert X.dtype == Y.dtype == X_digits.dtype == np.float64
+
+
+def test_mnist_test_set():
+    need("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
+    X, Y = load_mnist("test")
+    assert X.shape == (10000, 784) and X.dtype == np.float32
+    assert Y.shape == (10000,) and np.issubdtype(Y.dtype, np.integer)
+    assert 0.0 <= X.min() and X.max() == 1.0
+    assert sorted(np.unique(Y)) == list(range(10))
+    images, _ = load_mnist("test", flatten=False)
+    assert images.shape == (10000, 28, 28, 1)
+
+
+def test_mnist_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="expected kind in \\['test', 'train'\\], got 'dev'"):
+        load_mnist("dev")
+
+
+def test_digits_shapes_and_range():
+    X, Y = load_digits()
+    assert X.shape == (1797, 64) and X.dtype == np.float32
+    assert 0.0 <= X.min() and X.max() == 1.0
+    assert Y.shape == (1797,) and sorted(np.unique(Y)) == list(range(10))
+    images, _ = load_digits(flatten=False)
+    assert images.shape == (1797, 8, 8, 1)
