@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from strata.autograd import Function, ShapeError, is_grad_enabled
+from strata.naming import lookup
 from strata.ops.common import lift
 from strata.ops.nn import softmax_cross_entropy
 from strata.tensor import Tensor
@@ -283,10 +284,4 @@ LOSSES = {
 
 def get_loss(name):
     """The loss function called ``name`` (see ``LOSSES``); a callable is returned unchanged."""
-    if callable(name):
-        return name
-    key = name.lower() if isinstance(name, str) else name
-    if key not in LOSSES:
-        raise ValueError(f"get_loss: unknown loss {name!r}; valid names: "
-                         f"{', '.join(sorted(LOSSES))}")
-    return LOSSES[key]
+    return lookup(LOSSES, name, "loss")

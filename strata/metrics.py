@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from strata.naming import lookup
 from strata.tensor import Tensor
 
 AVERAGES = ("binary", "macro")
@@ -132,10 +133,4 @@ METRICS = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1":
 
 def get_metric(name):
     """The metric called ``name`` (see ``METRICS``); a callable is returned unchanged."""
-    if callable(name):
-        return name
-    key = name.lower() if isinstance(name, str) else name
-    if key not in METRICS:
-        raise ValueError(f"get_metric: unknown metric {name!r}; valid names: "
-                         f"{', '.join(sorted(METRICS))}")
-    return METRICS[key]
+    return lookup(METRICS, name, "metric")

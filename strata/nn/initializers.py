@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from strata import backend
+from strata.naming import lookup
 
 
 def _fans(shape) -> tuple[int, int]:
@@ -65,10 +66,4 @@ INITIALIZERS = {"zeros": zeros, "random": RandomNormal(), "xavier": xavier, "glo
 def get_initializer(init):
     """An initializer from its name ("zeros", "random", "xavier", "glorot", "bengio", "he") or a
     callable ``shape -> array``, returned as is."""
-    if callable(init):
-        return init
-    try:
-        return INITIALIZERS[init]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown initializer {init!r}; expected one of "
-                         f"{sorted(INITIALIZERS)} or a callable shape -> array") from None
+    return lookup(INITIALIZERS, init, "initializer")

@@ -6,6 +6,7 @@ import numpy as np
 
 from strata import ops
 from strata.autograd import ShapeError
+from strata.naming import lookup
 from strata.nn.initializers import get_initializer
 from strata.nn.module import Module
 from strata.tensor import Tensor
@@ -27,15 +28,7 @@ ACTIVATIONS = {"sigmoid": ops.sigmoid, "tanh": ops.tanh, "relu": ops.relu,
 def get_activation(activation):
     """An activation from its name (sigmoid, tanh, relu, leaky_relu, softmax, linear), None
     (linear), or a callable on Tensors, returned as is."""
-    if activation is None:
-        return linear
-    if callable(activation):
-        return activation
-    try:
-        return ACTIVATIONS[activation]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown activation {activation!r}; expected one of "
-                         f"{sorted(ACTIVATIONS)}, None or a callable") from None
+    return linear if activation is None else lookup(ACTIVATIONS, activation, "activation")
 
 
 class Activation(Module):
