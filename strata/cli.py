@@ -1,5 +1,6 @@
-"""The ``strata`` command. With no arguments it runs the demo: a small network built from
-strata's engine, gradient-checked, then trained on the planar flower data."""
+"""The ``strata`` command: ``strata train`` (the default) trains a network and writes a run
+folder; ``evaluate`` and ``predict`` use a saved run; ``demo`` gradient-checks and trains a
+small network written directly with the engine."""
 
 from __future__ import annotations
 
@@ -80,17 +81,95 @@ def _positive(kind):
     return parse
 
 
+def _sizes(text: str) -> list:
+    try:
+        sizes = [int(s) for s in text.split(",") if s]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive sizes such as "
+                                         f"64,32, got {text!r}")
+    return sizes
+
+
+def run_train(args) -> int:
+    """Train a network on a dataset and write the run folder."""
+    from strata import runs
+
+    config = runs.RunConfig(dataset=args.dataset, hidden=args.hidden, optimizer=args.optimizer,
+                            lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                            l2=args.l2, keep_prob=args.keep_prob, seed=args.seed)
+    results = runs.train(config, args.out, verbose=0 if args.quiet else 1)
+    for name, values in results.items():
+        print(f"{name:<6}" + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    print(f"Run written to {args.out}/ (model.safetensors, config.json, history.csv, "
+          f"learning_curves.png, report.md)")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    """Recompute a saved run's metrics on its own train/dev/test split."""
+    from strata import runs
+
+    config, model = runs.load_run(args.run)
+    _, dev_set, test_set, n_classes = runs.splits(config)
+    model.compile(loss=runs._loss_name(n_classes), metrics=["accuracy"])
+    for name, part in (("dev", dev_set), ("test", test_set)):
+        values = model.evaluate(*part)
+        print(f"{name:<6}" + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    return 0
+
+
+def run_predict(args) -> int:
+    """Predict classes for the rows of a .npy or .csv file with a saved run's model."""
+    from strata import runs
+
+    _, model = runs.load_run(args.run)
+    path = args.input
+    X = np.load(path) if path.endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
+    out = model.predict(X.astype(strata.get_default_dtype()))
+    classes = out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(int)
+    print("\n".join(str(c) for c in classes))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from strata.runs import DATASETS, RunConfig
+
     parser = argparse.ArgumentParser(prog="strata", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=strata.__version__)
     sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="gradient-check and train a small network (default)")
+    d = RunConfig()
+    train = sub.add_parser("train", help="train a network and write a run folder (default)")
+    train.add_argument("--dataset", choices=DATASETS, default=d.dataset)
+    train.add_argument("--hidden", type=_sizes, default=d.hidden,
+                       help="hidden layer sizes, e.g. 64,32 (ReLU, He init)")
+    train.add_argument("--optimizer", choices=["adam", "gd", "sgd", "momentum", "rmsprop"],
+                       default=d.optimizer)
+    train.add_argument("--lr", type=_positive(float), default=d.lr, help="learning rate alpha")
+    train.add_argument("--epochs", type=_positive(int), default=d.epochs)
+    train.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
+    train.add_argument("--l2", type=float, default=d.l2, help="L2 regularization lambda")
+    train.add_argument("--keep-prob", type=_positive(float), default=d.keep_prob,
+                       help="dropout keep probability (1 = no dropout)")
+    train.add_argument("--seed", type=int, default=d.seed)
+    train.add_argument("--out", default="runs/latest", help="run folder (default runs/latest)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=run_train)
+    evaluate = sub.add_parser("evaluate", help="metrics of a saved run on its dev/test sets")
+    evaluate.add_argument("run", help="run folder written by strata train")
+    evaluate.set_defaults(handler=run_evaluate)
+    predict = sub.add_parser("predict", help="classes for the rows of a .npy or .csv file")
+    predict.add_argument("run", help="run folder written by strata train")
+    predict.add_argument("input", help="a .npy array or a .csv file, one example per row")
+    predict.set_defaults(handler=run_predict)
+    demo = sub.add_parser("demo", help="gradient-check and train a small engine-built network")
     demo.add_argument("--iterations", type=_positive(int), default=10000)
     demo.add_argument("--lr", type=_positive(float), default=1.2, help="learning rate alpha")
     demo.add_argument("--hidden", type=_positive(int), default=4, help="hidden units n_h")
     demo.add_argument("--print-every", type=_positive(int), default=1000)
     demo.add_argument("--seed", type=int, default=2)
-    demo.set_defaults(run=run_demo)
+    demo.set_defaults(handler=run_demo)
     return parser
 
 
@@ -99,9 +178,13 @@ def main(argv=None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv = ["demo", *argv]  # the demo is the default command
+        argv = ["train", *argv]  # training is the default command
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.handler(args)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"strata {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

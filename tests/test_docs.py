@@ -27,7 +27,7 @@ def test_readme_starts_with_the_two_commands():
 
 
 def test_demo_prints_course_costs_and_learns_the_flower(capsys):
-    assert cli.main(["--iterations", "3000", "--print-every", "1000"]) == 0
+    assert cli.main(["demo", "--iterations", "3000", "--print-every", "1000"]) == 0
     out = capsys.readouterr().out
     costs = [float(c) for c in re.findall(r"Cost after iteration \d+: ([0-9.]+)", out)]
     assert len(costs) == 4
@@ -42,7 +42,7 @@ def test_demo_rejects_bad_hyperparameters(capsys):
     import pytest
 
     with pytest.raises(SystemExit):
-        cli.main(["--lr", "-1"])
+        cli.main(["demo", "--lr", "-1"])
     assert "expected a positive number" in capsys.readouterr().err
 
 

@@ -1,0 +1,78 @@
+"""Plots of training (matplotlib, headless): cost curves, train vs dev curves, decision
+boundaries of 2-D classifiers. Each function writes a PNG and returns its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def plot_costs(costs, path, per: str = "iteration", learning_rate=None) -> Path:
+    """The course's cost curve: cost against iterations (or epochs)."""
+    plt = _pyplot()
+    costs = np.asarray(costs, dtype=float)
+    if costs.ndim != 1 or costs.size == 0:
+        raise ValueError(f"plot_costs: expected a non-empty list of costs, got shape {costs.shape}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(np.arange(costs.size), costs)
+    ax.set_xlabel(per + "s")
+    ax.set_ylabel("cost")
+    ax.set_title("Cost" + (f", learning rate = {learning_rate}" if learning_rate else ""))
+    return _save(fig, path)
+
+
+def plot_learning_curves(history, path) -> Path:
+    """Train vs dev loss (and every metric with a val_ twin) per epoch, one panel each."""
+    plt = _pyplot()
+    logs = history.history if hasattr(history, "history") else dict(history)
+    names = [k for k in logs if not k.startswith("val_") and k != "lr"]
+    if not names:
+        raise ValueError("plot_learning_curves: the history holds no epochs yet")
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        epochs = np.arange(len(logs[name]))
+        ax.plot(epochs, logs[name], label="train")
+        if f"val_{name}" in logs:
+            ax.plot(epochs, logs[f"val_{name}"], label="dev")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_decision_boundary(predict, X, Y, path, resolution: int = 300) -> Path:
+    """Color the plane by ``predict`` (2-D inputs -> class or probability) and draw the data."""
+    plt = _pyplot()
+    X, Y = np.asarray(X), np.asarray(Y).reshape(-1)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"plot_decision_boundary: expected X of shape (m, 2), got {X.shape}")
+    lo, hi = X.min(axis=0) - 1, X.max(axis=0) + 1
+    xx, yy = np.meshgrid(np.linspace(lo[0], hi[0], resolution),
+                         np.linspace(lo[1], hi[1], resolution))
+    grid = np.c_[xx.ravel(), yy.ravel()].astype(X.dtype)
+    out = np.asarray(predict(grid))
+    z = (out.argmax(axis=1) if out.ndim == 2 and out.shape[1] > 1 else out.reshape(-1) > 0.5)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.contourf(xx, yy, z.reshape(xx.shape), cmap=plt.cm.Spectral, alpha=0.8)
+    ax.scatter(X[:, 0], X[:, 1], c=Y, cmap=plt.cm.Spectral, s=12, edgecolors="k")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    return _save(fig, path)
