@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strata import ops
+from strata import backend, ops
 from strata.autograd import ShapeError
 from strata.naming import lookup
 from strata.nn.initializers import get_initializer
@@ -136,8 +136,6 @@ class BatchNorm(Module):
 
     def build(self, n: int) -> None:
         """Create gamma (ones), beta (zeros) and the running averages for n features."""
-        from strata import backend
-
         dtype = backend.get_default_dtype()
         self.gamma = Tensor(np.ones(n, dtype), requires_grad=True)
         self.beta = Tensor(np.zeros(n, dtype), requires_grad=True)

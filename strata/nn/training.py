@@ -138,6 +138,8 @@ class Model(Module):
         from strata.losses import l1_penalty, l2_penalty
 
         cost = self.loss(out, y)
+        if not (self.l2 or self.l1):  # the common case: no walk over the parameters per batch
+            return cost
         weights = [p for name, p in self.named_parameters() if name.split(".")[-1] == "W"]
         if self.l2 and weights:
             cost = cost + l2_penalty(weights, self.l2, len(y))
