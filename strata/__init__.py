@@ -6,6 +6,7 @@ from strata.autograd import ShapeError, is_grad_enabled, no_grad
 from strata.backend import default_dtype, get_default_dtype, rng, seed, set_default_dtype
 from strata.gradcheck import (
     GradientReport,
+    check_model,
     check_model_gradients,
     gradcheck,
     parameters_to_vector,
@@ -69,6 +70,6 @@ __all__ = [
     "broadcast_to", "expand_dims", "squeeze", "getitem", "concatenate", "stack", "pad",
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "ShapeError",
     "seed", "rng", "get_default_dtype", "set_default_dtype", "default_dtype",
-    "gradcheck", "check_model_gradients", "GradientReport", "relative_difference",
+    "gradcheck", "check_model", "check_model_gradients", "GradientReport", "relative_difference",
     "parameters_to_vector", "vector_to_parameters",
 ]

@@ -4,8 +4,9 @@ numerical differences, in float64, by the relative difference
     difference = ||grad_approx - grad|| / (||grad_approx|| + ||grad||)
 
 Around 1e-7 or below the backward pass is right; above about 1e-3 it is almost surely wrong.
-Random ops (dropout) repeat the same draws in every evaluation, so networks with dropout can be
-checked too.
+``gradcheck`` and ``check_model_gradients`` replay the random Generator, so a random op such as
+dropout draws the same mask in every evaluation and can itself be checked. ``check_model`` checks
+a compiled model as the course does, and refuses active dropout layers: turn dropout off first.
 """
 
 from __future__ import annotations
@@ -229,3 +230,30 @@ def _compare(named, evaluate, eps, max_per_parameter, seed, threshold) -> Gradie
         all_analytic.append(chosen)
     overall = relative_difference(np.concatenate(all_numeric), np.concatenate(all_analytic))
     return GradientReport(difference=overall, rows=rows, threshold=threshold)
+
+
+def check_model(model, X, Y, eps: float = 1e-7, max_per_parameter=None, seed: int = 0,
+                threshold: float = THRESHOLD) -> GradientReport:
+    """Gradient-check a compiled model's cost on (X, Y): its loss plus its L2/L1 terms.
+
+    Dropout must be off (the course: J must be the same function at every evaluation, so turn
+    dropout off, check, then turn it back on); active Dropout layers raise a ValueError naming
+    them. Batch norm uses the batch's statistics as in training; its running averages are
+    restored afterwards, like the parameters.
+    """
+    if getattr(model, "loss", None) is None:
+        raise RuntimeError("check_model: compile the model first (its loss defines the cost J)")
+    active = [repr(m) for m in model.modules() if m.training and getattr(m, "keep_prob", 1) < 1]
+    if active:
+        raise ValueError(f"check_model: dropout must be off for gradient checking, but "
+                         f"{', '.join(active)} is on; call .eval() on those layers (or build the "
+                         f"model with keep_prob=1), check, then .train() them again")
+    X = np.asarray(X, dtype=np.float64)
+    if not model.parameters() and hasattr(model, "build"):
+        model.build(X.shape[1:])  # create lazily built weights
+    state = model.state_dict()
+    try:
+        return check_model_gradients(lambda: model._cost(model(X), Y), model, eps,
+                                     max_per_parameter, seed, threshold)
+    finally:
+        model.load_state_dict(state)

@@ -90,17 +90,21 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
     strata.save_model(model, out / "model.safetensors")
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
-    from strata.plots import plot_costs, plot_learning_curves
+    from strata.plots import plot_costs, plot_decision_boundary, plot_learning_curves
 
     plot_learning_curves(history, out / "learning_curves.png")
     plot_costs(history.costs, out / "cost.png", learning_rate=config.lr)
-    (out / "report.md").write_text(report(config, model, results, [len(s[0]) for s in
-                                                                   (train_set, dev_set, test_set)]))
+    two_d = train_set[0].shape[1] == 2  # the course's planar, moons and circles data
+    if two_d:
+        plot_decision_boundary(model.predict, *train_set, out / "decision_boundary.png")
+    sizes = [len(part[0]) for part in (train_set, dev_set, test_set)]
+    (out / "report.md").write_text(report(config, model, results, sizes, two_d))
     return results
 
 
-def report(config: RunConfig, model, results: dict, sizes: list) -> str:
-    """A short Markdown report: data, model, metrics, and the bias/variance reading."""
+def report(config: RunConfig, model, results: dict, sizes: list,
+           decision_boundary: bool = False) -> str:
+    """A short Markdown report: data, model, metrics, the bias/variance reading, the plots."""
     lines = [f"# strata run: {config.dataset}", "",
              f"- examples: train {sizes[0]}, dev {sizes[1]}, test {sizes[2]}",
              f"- model: {' -> '.join(repr(layer) for layer in model.layers)}",
@@ -117,6 +121,8 @@ def report(config: RunConfig, model, results: dict, sizes: list) -> str:
         train_err, 0.01) else "bias (train error is the larger gap)"
     lines += ["", f"Train error {train_err:.2%}, dev error {dev_err:.2%}: look at {focus}.",
               "", "![learning curves](learning_curves.png)", ""]
+    if decision_boundary:
+        lines += ["![decision boundary](decision_boundary.png)", ""]
     return "\n".join(lines)
 
 

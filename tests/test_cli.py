@@ -25,12 +25,12 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     out = _train(tmp_path)
     names = {p.name for p in out.iterdir()}
     assert {"model.safetensors", "config.json", "history.csv", "learning_curves.png",
-            "cost.png", "report.md", "metrics.json"} <= names
+            "cost.png", "report.md", "metrics.json", "decision_boundary.png"} <= names
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["accuracy"] > 0.8
     assert json.loads((out / "config.json").read_text())["hidden"] == [8]
     report = (out / "report.md").read_text()
-    assert "| test |" in report and "dev error" in report
+    assert "| test |" in report and "dev error" in report and "(decision_boundary.png)" in report
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "Run written to" in capsys.readouterr().out
 

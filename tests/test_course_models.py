@@ -54,6 +54,26 @@ def test_l2_regularization_is_in_the_reported_cost():
         model.compile(l2=-1)
 
 
+def test_per_layer_regularization_overrides_the_model():
+    strata.seed(0)
+    X, Y = moons(64)
+    model = strata.nn.Sequential([strata.nn.Dense(5, "relu", l2=0.3), strata.nn.Dense(4, l1=0.2),
+                                  strata.nn.Dense(1, "sigmoid", l2=0)])
+    model.compile(optimizer="gd", lr=0.1, loss="binary_crossentropy", l2=0.7)
+    model.build(X.shape[1:])
+    W1, W2, W3 = (layer.W for layer in model.layers)
+    plain = strata.losses.binary_crossentropy(strata.tensor(model.predict(X)), Y).item()
+    # layer 1: its own l2; layer 2: its own l1 and the model's l2; layer 3: l2 switched off
+    expected = (plain + l2_penalty([W1], 0.3, 64).item() + l2_penalty([W2], 0.7, 64).item()
+                + strata.losses.l1_penalty([W2], 0.2, 64).item())
+    assert model.evaluate(X, Y)["loss"] == pytest.approx(expected, rel=1e-5)
+    restored = strata.nn.Sequential.from_config(model.get_config())
+    assert [(layer.l2, layer.l1) for layer in restored.layers] == [(0.3, None), (None, 0.2),
+                                                                   (0, None)]
+    with pytest.raises(ValueError, match=r"Dense\(3\): expected l1 >= 0"):
+        strata.nn.Dense(3, l1=-0.1)
+
+
 def test_metrics_see_probabilities_when_training_on_logits():
     strata.seed(0)
     X, Y = moons(200, noise=0.1)

@@ -216,3 +216,48 @@ def test_vector_of_wrong_length_raises():
     total = sum(p.size for p in parameters.values())
     with pytest.raises(ValueError, match=rf"{total}.*{total - 1}"):
         vector_to_parameters(np.zeros(total - 1), parameters)
+
+
+def _regularized_net(keep_prob=1.0):
+    from strata import nn
+
+    layers = [nn.Dense(6, "tanh", l2=0.5), nn.BatchNorm(), nn.Dense(4, "relu", l1=0.1)]
+    layers += [nn.Dropout(keep_prob)] if keep_prob < 1 else []
+    model = nn.Sequential([*layers, nn.Dense(3)])
+    return model.compile(loss="sparse_categorical_crossentropy", l2=0.2)
+
+
+def test_check_model_covers_the_loss_and_both_penalties():
+    strata.seed(1)
+    X, y = strata.rng().standard_normal((16, 5)), strata.rng().integers(0, 3, 16)
+    model = _regularized_net()
+    model.build((5,))
+    state = {k: v.copy() for k, v in model.state_dict().items()}
+    report = strata.check_model(model, X, y)
+    assert report.passed, str(report)
+    assert {r["name"] for r in report.rows} == {n for n, _ in model.named_parameters()}
+    for name, value in model.state_dict().items():  # weights and running averages restored
+        assert value.dtype == state[name].dtype and np.array_equal(value, state[name]), name
+
+
+def test_check_model_notices_a_penalty_missing_from_backward(monkeypatch):
+    from strata import losses
+
+    strata.seed(2)
+    X, y = strata.rng().standard_normal((16, 5)), strata.rng().integers(0, 3, 16)
+    model = _regularized_net()
+    monkeypatch.setattr(losses.L2Penalty, "backward", lambda self, g: tuple(
+        np.zeros_like(w) for w in self.ws))
+    assert not strata.check_model(model, X, y).passed
+
+
+def test_check_model_says_dropout_must_be_off():
+    strata.seed(3)
+    X, y = strata.rng().standard_normal((16, 5)), strata.rng().integers(0, 3, 16)
+    model = _regularized_net(keep_prob=0.8)
+    with pytest.raises(ValueError, match=r"dropout must be off.*Dropout\(keep_prob=0.8\)"):
+        strata.check_model(model, X, y)
+    model.layers[3].eval()
+    assert strata.check_model(model, X, y).passed
+    with pytest.raises(RuntimeError, match="compile the model first"):
+        strata.check_model(strata.nn.Sequential([strata.nn.Dense(2)]), X, y)

@@ -16,6 +16,14 @@ def _as_tensor(x) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def check_regularization(l2, l1, where: str):
+    """Validate a layer's or model's (l2, l1) strengths: None or a number >= 0."""
+    for name, value in (("l2", l2), ("l1", l1)):
+        if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+            raise ValueError(f"{where}: expected {name} >= 0 or None, got {value!r}")
+    return l2, l1
+
+
 def linear(x):
     """The identity activation g(z) = z."""
     return x
@@ -52,15 +60,17 @@ class Dense(Module):
 
     W has shape (n_prev, units) and is created on the first call, when n_prev is known.
     ``use_bias=False`` drops b, as when BatchNorm follows (its beta plays b's role).
+    ``l2``/``l1`` regularize this layer's W (see ``Model.compile``); None uses the model's.
     """
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot", bias_initializer="zeros"):
+                 kernel_initializer="glorot", bias_initializer="zeros", l2=None, l1=None):
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense: expected a positive number of units, got {units!r}")
         self.config = {"units": int(units), "activation": activation, "use_bias": use_bias,
                        "kernel_initializer": kernel_initializer,
-                       "bias_initializer": bias_initializer}
+                       "bias_initializer": bias_initializer, "l2": l2, "l1": l1}
+        self.l2, self.l1 = check_regularization(l2, l1, f"Dense({units})")
         self.units, self.use_bias = int(units), use_bias
         self.activation = get_activation(activation)
         self.kernel_initializer = get_initializer(kernel_initializer)

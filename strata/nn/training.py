@@ -41,13 +41,14 @@ class Model(Module):
         arguments, an Optimizer, or a callable params -> Optimizer), the loss (name or callable
         (y_pred, y_true) -> scalar Tensor), the metrics (names or callables), and L2/L1
         regularization of every weight matrix W: the cost becomes
-        J + lambd/(2m) sum ||W||^2 (``l2=lambd``) + lambd/m sum |W| (``l1=lambd``)."""
+        J + lambd/(2m) sum ||W||^2 (``l2=lambd``) + lambd/m sum |W| (``l1=lambd``). A layer
+        created with its own ``l2``/``l1`` (``Dense(64, l2=0.1)``) uses those instead."""
         from strata.losses import get_loss
         from strata.metrics import get_metric
 
-        if l2 < 0 or l1 < 0:
-            raise ValueError(f"compile: expected l2 >= 0 and l1 >= 0, got l2={l2}, l1={l1}")
-        self.l2, self.l1 = l2, l1
+        from strata.nn.layers import check_regularization
+
+        self.l2, self.l1 = check_regularization(l2, l1, "compile")
         self.loss = get_loss(loss) if isinstance(loss, str) else loss
         if not callable(self.loss):
             raise TypeError(f"compile: expected a loss name or callable, got {loss!r}")
@@ -111,10 +112,12 @@ class Model(Module):
 
     def _train_epoch(self, X, Y, batch_size, shuffle, hooks, iteration):
         total, predictions, labels = 0.0, [], []
+        penalties = None
         for xb, yb in iterate_minibatches(X, Y, batch_size, shuffle):
             self.optimizer.zero_grad()
             out = self(xb)
-            cost = self._cost(out, yb)
+            penalties = self._regularized_weights() if penalties is None else penalties
+            cost = self._cost(out, yb, penalties)
             cost.backward()
             self.optimizer.step()
             value = cost.item()
@@ -133,19 +136,32 @@ class Model(Module):
             logs.update(self._metric_values(y_true, y_pred))
         return logs, iteration
 
-    def _cost(self, out, y):
-        """The loss plus the regularization terms, as the course reports the cost."""
+    def _cost(self, out, y, penalties=None):
+        """The loss plus the regularization terms, as the course reports the cost
+        (``penalties``: ``_regularized_weights()``, computed once per epoch by fit)."""
         from strata.losses import l1_penalty, l2_penalty
 
         cost = self.loss(out, y)
-        if not (self.l2 or self.l1):  # the common case: no walk over the parameters per batch
-            return cost
-        weights = [p for name, p in self.named_parameters() if name.split(".")[-1] == "W"]
-        if self.l2 and weights:
-            cost = cost + l2_penalty(weights, self.l2, len(y))
-        if self.l1 and weights:
-            cost = cost + l1_penalty(weights, self.l1, len(y))
+        penalties = self._regularized_weights() if penalties is None else penalties
+        for (kind, lambd), weights in penalties.items():
+            penalty = l2_penalty if kind == "l2" else l1_penalty
+            cost = cost + penalty(weights, lambd, len(y))
         return cost
+
+    def _regularized_weights(self) -> dict:
+        """("l2" or "l1", lambd) -> the W's it applies to: each layer's own strength when set,
+        else the model's."""
+        groups: dict = {}
+        for layer in self.modules():
+            W = getattr(layer, "W", None)
+            if layer is self or not isinstance(W, Tensor) or not W.requires_grad:
+                continue
+            for kind in ("l2", "l1"):
+                own = getattr(layer, kind, None)
+                lambd = getattr(self, kind) if own is None else own
+                if lambd:
+                    groups.setdefault((kind, lambd), []).append(W)
+        return groups
 
     def _metric_values(self, y_true, y_pred) -> dict:
         if self._to_probabilities:
