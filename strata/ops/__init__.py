@@ -1,6 +1,7 @@
 """Differentiable primitives, grouped by topic. Each has a hand-written, vectorized backward."""
 
 from strata.ops.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from strata.ops.conv import avg_pool2d, conv2d, max_pool2d
 from strata.ops.elementwise import (
     abs,
     add,
@@ -44,6 +45,8 @@ __all__ = [
     "matmul", "linear",
     # fused neural-network ops
     "softmax_cross_entropy", "dropout", "batch_norm",
+    # convolution and pooling (NHWC)
+    "conv2d", "max_pool2d", "avg_pool2d",
     # reductions
     "sum", "mean", "max", "min", "var",
     # shape

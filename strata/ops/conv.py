@@ -1,0 +1,174 @@
+"""Convolution and pooling on NHWC images (course 4 week 1), kernels of shape (f, f, n_C_prev, n_C).
+
+Like every deep learning library, conv2d computes a cross-correlation: the kernel is not
+flipped. (True convolution flips it in both spatial axes; since the kernel is learned, the
+flip changes nothing but its stored orientation: conv(x, W) = corr(x, W[::-1, ::-1]).)
+
+Output size per spatial axis: floor((n + p_before + p_after - f) / s) + 1. Padding is
+"valid" (none), "same" (output ceil(n / s); p = (f - 1) / 2 on each side for odd f and s = 1,
+the extra row/column after when the total is odd, as TensorFlow and Keras do), an int p on
+every side, or a pair (p_H, p_W).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from strata.autograd import Function, ShapeError
+from strata.ops import kernels
+from strata.ops.common import lift
+
+
+def output_size(n: int, f: int, s: int = 1, p: int = 0) -> int:
+    """The course's floor((n + 2p - f) / s) + 1 for one spatial axis (p on each side)."""
+    return (n + 2 * p - f) // s + 1
+
+
+def _pair(value, name: str, op: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
+        raise ValueError(f"{op}: expected {name} to be a positive int or a pair of them, "
+                         f"got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def padding_amounts(padding, n: int, f: int, s: int, op: str = "conv2d") -> tuple[int, int]:
+    """(before, after) zero padding of one spatial axis of size n for a window f, stride s."""
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        total = max((math.ceil(n / s) - 1) * s + f - n, 0)
+        return total // 2, total - total // 2
+    if isinstance(padding, (int, np.integer)) and padding >= 0:
+        return int(padding), int(padding)
+    raise ValueError(f"{op}: expected padding 'valid', 'same', an int >= 0 or a pair of them, "
+                     f"got {padding!r}")
+
+
+def _geometry(x_shape, window, stride, padding, op):
+    """Padding widths and output size (Ho, Wo) of a windowed op on NHWC input."""
+    if len(x_shape) != 4:
+        raise ShapeError(f"{op}: expected a 4-D NHWC input (m, n_H, n_W, n_C), got shape "
+                         f"{tuple(x_shape)}")
+    paddings = (padding, padding) if isinstance(padding, (str, int, np.integer)) else padding
+    if len(paddings) != 2:
+        raise ValueError(f"{op}: expected padding for 2 spatial axes, got {padding!r}")
+    pads, sizes = [], []
+    for n, f, s, p in zip(x_shape[1:3], window, stride, paddings, strict=True):
+        before, after = padding_amounts(p, n, f, s, op)
+        if n + before + after < f:
+            raise ShapeError(f"{op}: window {window[0]}x{window[1]} is larger than the padded "
+                             f"input {x_shape[1] + 2 * before}x{x_shape[2] + 2 * before} "
+                             f"(input shape {tuple(x_shape)}, padding {padding!r})")
+        pads.append((before, after))
+        sizes.append((n + before + after - f) // s + 1)
+    return pads, tuple(sizes)
+
+
+def _pad(x, pads, value=0.0):
+    if not any(before or after for before, after in pads):
+        return np.ascontiguousarray(x)
+    return np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
+
+
+def _crop(dxp, pads):
+    (top, bottom), (left, right) = pads
+    return dxp[:, top:dxp.shape[1] - bottom, left:dxp.shape[2] - right, :]
+
+
+class Conv2D(Function):
+    def forward(self, x, W, b=None, *, stride, pads, out_hw):
+        fh, fw, _, n_c = W.shape
+        xp = _pad(x, pads)
+        self.cols = kernels.im2col(xp, fh, fw, stride, *out_hw)
+        self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
+        out = self.cols @ W.reshape(-1, n_c)
+        if b is not None:
+            out += b
+        return out.reshape(x.shape[0], *out_hw, n_c)
+
+    def backward(self, g):
+        need_x, need_W, *need_b = self.needs_input_grad
+        fh, fw, _, n_c = self.W.shape
+        g2 = g.reshape(-1, n_c)
+        dW = (self.cols.T @ g2).reshape(self.W.shape) if need_W else None
+        dx = None
+        if need_x:
+            dcols = g2 @ self.W.reshape(-1, n_c).T
+            dx = _crop(kernels.col2im(dcols, self.xp_shape, fh, fw, self.stride, *g.shape[1:3]),
+                       self.pads)
+        if not need_b:  # called without a bias
+            return dx, dW
+        return dx, dW, np.ones(len(g2), g.dtype) @ g2 if need_b[0] else None  # GEMV: fast sum
+
+
+def conv2d(x, W, b=None, stride: int = 1, padding="valid"):
+    """2-D convolution (cross-correlation) of NHWC ``x`` (m, n_H_prev, n_W_prev, n_C_prev) with
+    ``W`` (f, f, n_C_prev, n_C) plus ``b`` (n_C,): output (m, n_H, n_W, n_C), each element
+    sum(a_slice_prev * W[..., c]) + b[c] (the course's conv_single_step)."""
+    x, W = lift(x), lift(W)
+    if W.ndim != 4:
+        raise ShapeError(f"conv2d: expected a kernel of shape (f, f, n_C_prev, n_C), got {W.shape}")
+    if x.ndim == 4 and x.shape[3] != W.shape[2]:
+        raise ShapeError(f"conv2d: the input has {x.shape[3]} channels but the kernel expects "
+                         f"n_C_prev = {W.shape[2]} (input {x.shape}, kernel {W.shape})")
+    b = None if b is None else lift(b, x)
+    if b is not None and b.shape != (W.shape[3],):
+        raise ShapeError(f"conv2d: expected a bias of shape ({W.shape[3]},), got {b.shape}")
+    s = _pair(stride, "stride", "conv2d")
+    if s[0] != s[1]:
+        raise ValueError(f"conv2d: expected equal strides along n_H and n_W, got {stride!r}")
+    pads, out_hw = _geometry(x.shape, W.shape[:2], s, padding, "conv2d")
+    inputs = (x, W) if b is None else (x, W, b)
+    return Conv2D.apply(*inputs, stride=s[0], pads=pads, out_hw=out_hw)
+
+
+class MaxPool2D(Function):
+    def forward(self, x, window, stride, pads, out_hw):
+        xp = _pad(x, pads, -np.inf)
+        out, self.arg = kernels.max_pool(xp, *window, stride, *out_hw)
+        self.xp_shape, self.pads = xp.shape, pads
+        return out
+
+    def backward(self, g):
+        dxp = kernels.max_pool_backward(np.ascontiguousarray(g), self.arg, self.xp_shape)
+        return (_crop(dxp, self.pads),)
+
+
+class AvgPool2D(Function):
+    def forward(self, x, window, stride, pads, out_hw):
+        xp = _pad(x, pads)
+        # How many real (unpadded) inputs each window covers: padding is not averaged in.
+        real = _pad(np.ones((1, *x.shape[1:3], 1), x.dtype), pads)[0, :, :, 0]
+        windows = np.lib.stride_tricks.sliding_window_view(real, window)[::stride, ::stride]
+        self.count = np.ascontiguousarray(windows.sum(axis=(2, 3))[:out_hw[0], :out_hw[1]])
+        self.window, self.stride, self.xp_shape, self.pads = window, stride, xp.shape, pads
+        return kernels.avg_pool(xp, self.count, *window, stride, *out_hw)
+
+    def backward(self, g):
+        dxp = kernels.avg_pool_backward(np.ascontiguousarray(g), self.count, self.xp_shape,
+                                        *self.window, self.stride)
+        return (_crop(dxp, self.pads),)
+
+
+def _pool(kind, x, f, stride, padding, name):
+    x = lift(x)
+    window = _pair(f, "pool size f", name)
+    s = _pair(window[0] if stride is None else stride, "stride", name)
+    if s[0] != s[1]:
+        raise ValueError(f"{name}: expected equal strides along n_H and n_W, got {stride!r}")
+    pads, out_hw = _geometry(x.shape, window, s, padding, name)
+    return kind.apply(x, window=window, stride=s[0], pads=pads, out_hw=out_hw)
+
+
+def max_pool2d(x, f=2, stride=None, padding="valid"):
+    """Max pooling of NHWC ``x`` over f x f windows with stride s (default f), per channel."""
+    return _pool(MaxPool2D, x, f, stride, padding, "max_pool2d")
+
+
+def avg_pool2d(x, f=2, stride=None, padding="valid"):
+    """Average pooling over f x f windows (stride default f); with "same" padding each window
+    averages only its real inputs, as Keras does."""
+    return _pool(AvgPool2D, x, f, stride, padding, "avg_pool2d")

@@ -1,0 +1,112 @@
+"""Loops compiled by numba for the convolution and pooling ops (NHWC, C-contiguous arrays).
+
+NumPy has no fast scatter-add of overlapping windows (col2im) nor a windowed argmax; written as
+plain loops and compiled, they run 5-30x faster than the NumPy formulations (PERF_NOTES).
+Every kernel loops over examples in parallel: two examples never write the same element.
+Compiled once per dtype and cached on disk (the first call takes a second or two).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, parallel=True)
+def im2col(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
+    """Rows of patches: cols[(n, h, w), (i, j, c)] = xp[n, h*s + i, w*s + j, c]."""
+    N, _, _, C = xp.shape
+    cols = np.empty((N * Ho * Wo, fh * fw * C), xp.dtype)
+    for n in numba.prange(N):
+        for h in range(Ho):
+            for w in range(Wo):
+                row = (n * Ho + h) * Wo + w
+                for i in range(fh):
+                    for j in range(fw):
+                        base = (i * fw + j) * C
+                        for c in range(C):
+                            cols[row, base + c] = xp[n, h * s + i, w * s + j, c]
+    return cols
+
+
+@numba.njit(cache=True, parallel=True)
+def col2im(dcols, xp_shape, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
+    """The adjoint of im2col: add every patch row back into the padded input's shape."""
+    N, Hp, Wp, C = xp_shape
+    dxp = np.zeros((N, Hp, Wp, C), dcols.dtype)
+    for n in numba.prange(N):
+        for h in range(Ho):
+            for w in range(Wo):
+                row = (n * Ho + h) * Wo + w
+                for i in range(fh):
+                    for j in range(fw):
+                        base = (i * fw + j) * C
+                        for c in range(C):
+                            dxp[n, h * s + i, w * s + j, c] += dcols[row, base + c]
+    return dxp
+
+
+@numba.njit(cache=True, parallel=True)
+def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
+    """Windowed maximum and the flat (row * Wp + col) position of the first maximum."""
+    N, _, Wp, C = xp.shape
+    out = np.empty((N, Ho, Wo, C), xp.dtype)
+    arg = np.empty((N, Ho, Wo, C), np.int64)
+    for n in numba.prange(N):
+        for h in range(Ho):
+            for w in range(Wo):
+                out[n, h, w, :] = xp[n, h * s, w * s, :]
+                arg[n, h, w, :] = h * s * Wp + w * s
+                for i in range(fh):
+                    for j in range(fw):
+                        r, q = h * s + i, w * s + j
+                        for c in range(C):
+                            if xp[n, r, q, c] > out[n, h, w, c]:
+                                out[n, h, w, c] = xp[n, r, q, c]
+                                arg[n, h, w, c] = r * Wp + q
+    return out, arg
+
+
+@numba.njit(cache=True, parallel=True)
+def max_pool_backward(g, arg, xp_shape):  # pragma: no cover - compiled
+    """Route each output gradient to the input element that was the window's maximum."""
+    N, Hp, Wp, C = xp_shape
+    dxp = np.zeros((N, Hp * Wp, C), g.dtype)
+    Ho, Wo = g.shape[1], g.shape[2]
+    for n in numba.prange(N):
+        for h in range(Ho):
+            for w in range(Wo):
+                for c in range(C):
+                    dxp[n, arg[n, h, w, c], c] += g[n, h, w, c]
+    return dxp.reshape((N, Hp, Wp, C))
+
+
+@numba.njit(cache=True, parallel=True)
+def avg_pool(xp, count, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
+    """Windowed sum divided by ``count[h, w]``, the number of real (unpadded) inputs."""
+    N, _, _, C = xp.shape
+    out = np.zeros((N, Ho, Wo, C), xp.dtype)
+    for n in numba.prange(N):
+        for h in range(Ho):
+            for w in range(Wo):
+                for i in range(fh):
+                    for j in range(fw):
+                        out[n, h, w, :] += xp[n, h * s + i, w * s + j, :]
+                out[n, h, w, :] /= count[h, w]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def avg_pool_backward(g, count, xp_shape, fh, fw, s):  # pragma: no cover - compiled
+    """Spread each output gradient evenly over the real inputs of its window."""
+    N, Hp, Wp, C = xp_shape
+    Ho, Wo = g.shape[1], g.shape[2]
+    dxp = np.zeros((N, Hp, Wp, C), g.dtype)
+    for n in numba.prange(N):
+        for h in range(Ho):
+            for w in range(Wo):
+                share = g[n, h, w, :] / count[h, w]
+                for i in range(fh):
+                    for j in range(fw):
+                        dxp[n, h * s + i, w * s + j, :] += share
+    return dxp
