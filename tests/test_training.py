@@ -9,7 +9,7 @@ import pytest
 
 import strata
 import strata.nn as nn
-from strata.data import circles, planar_flower
+from strata.data import circles, moons, planar_flower
 
 
 def _net(init="he", hidden=(10, 5)):
@@ -70,6 +70,28 @@ def test_fit_rejects_bad_input():
         model.fit(X, Y, epochs=0)
     with pytest.raises(ValueError, match="unknown optimizer|expected one of"):
         _net().compile(optimizer="adamm").fit(X, Y, verbose=0)
+
+
+def test_fit_takes_a_background_pipeline_with_augmentation():
+    import threading
+
+    strata.seed(0)
+    X, Y = moons(300, noise=0.1)
+    seen = []
+
+    def jitter(xb, rng):  # a tiny augmentation, recording the thread it runs in
+        seen.append(threading.current_thread() is threading.main_thread())
+        return xb + rng.normal(0, 0.01, xb.shape).astype(xb.dtype)
+
+    model = _net().compile(optimizer="adam", lr=0.05, loss="binary_crossentropy",
+                           metrics=["accuracy"])
+    pipeline = strata.data.Pipeline(X, Y, batch_size=32, transform=jitter)
+    history = model.fit(pipeline, epochs=15, verbose=0)
+    assert len(history.costs) == 15 * len(pipeline) and len(seen) == 15 * len(pipeline)
+    assert not any(seen)  # prepared by the background thread
+    assert model.evaluate(X, Y)["accuracy"] > 0.85
+    with pytest.raises(ValueError, match="Pipeline carries its own labels"):
+        model.fit(pipeline, Y)
 
 
 def test_divergence_is_reported():

@@ -1,6 +1,18 @@
 """Datasets and data handling: generated and real data sets, mini-batches, splits,
-normalization."""
+normalization, augmentation and a background batch pipeline, test-time crops."""
 
+from strata.data.augment import (
+    ColorShift,
+    Compose,
+    PCAColor,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomShear,
+    RandomWarp,
+    Transform,
+    bilinear_sample,
+)
 from strata.data.batches import iterate_minibatches, random_mini_batches
 from strata.data.datasets import (
     ChecksumError,
@@ -14,12 +26,17 @@ from strata.data.datasets import (
     read_idx,
 )
 from strata.data.generated import circles, moons, planar_flower
+from strata.data.pipeline import Pipeline
 from strata.data.preprocessing import Normalizer
 from strata.data.splits import carve_train_dev, suggested_ratios, train_dev_test_split
+from strata.data.testtime import ensemble_predict, multi_crop_predict, ten_crop
 
 __all__ = [
     "planar_flower", "moons", "circles", "random_mini_batches", "iterate_minibatches",
     "Normalizer", "train_dev_test_split", "carve_train_dev", "suggested_ratios",
     "data_dir", "fetch", "read_idx", "load_catvnoncat", "load_mnist", "load_fashion_mnist",
     "load_digits", "DownloadError", "ChecksumError",
+    "Transform", "RandomFlip", "RandomCrop", "RandomRotation", "RandomShear", "RandomWarp",
+    "ColorShift", "PCAColor", "Compose", "bilinear_sample", "Pipeline",
+    "ten_crop", "multi_crop_predict", "ensemble_predict",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from strata.autograd import no_grad
@@ -45,7 +47,6 @@ class Model(Module):
         created with its own ``l2``/``l1`` (``Dense(64, l2=0.1)``) uses those instead."""
         from strata.losses import get_loss
         from strata.metrics import get_metric
-
         from strata.nn.layers import check_regularization
 
         self.l2, self.l1 = check_regularization(l2, l1, "compile")
@@ -70,19 +71,30 @@ class Model(Module):
             self.optimizer = (get_optimizer(spec, self.parameters(), **self._optimizer_kwargs)
                               if isinstance(spec, str) else spec(self.parameters()))
 
-    def fit(self, X, Y, epochs: int = 1, batch_size: int | None = 32, validation_data=None,
+    def fit(self, X, Y=None, epochs: int = 1, batch_size: int | None = 32, validation_data=None,
             callbacks=(), shuffle: bool = True, verbose: int = 1) -> History:
         """Train for ``epochs`` passes over (X, Y) in mini-batches (``batch_size=None``: the
-        whole set, batch gradient descent). Returns the History (loss and metrics per epoch,
-        the cost of every iteration in ``history.costs``)."""
+        whole set, batch gradient descent). X may instead be a ``strata.data.Pipeline``, which
+        brings its own labels, batch size, shuffling and augmentation and prepares the next
+        batches in a background thread. Returns the History (loss and metrics per epoch, the
+        cost of every iteration in ``history.costs``)."""
+        from strata.data.pipeline import Pipeline
+
         if self.loss is None:
             raise RuntimeError("fit: call compile(optimizer=..., loss=...) first")
-        X, Y = _check_data(X, Y, "fit")
+        if isinstance(X, Pipeline):
+            if Y is not None:
+                raise ValueError("fit: a Pipeline carries its own labels; pass Y=None")
+            epoch_batches, example_shape = X.__iter__, X.X.shape[1:]
+        else:
+            X, Y = _check_data(X, Y, "fit")
+            size = len(X) if batch_size is None else batch_size
+            epoch_batches = partial(iterate_minibatches, X, Y, size, shuffle)
+            example_shape = X.shape[1:]
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"fit: expected epochs >= 1, got {epochs!r}")
-        batch_size = len(X) if batch_size is None else batch_size
         if self.parameters() == [] and hasattr(self, "build"):
-            self.build(X.shape[1:])
+            self.build(example_shape)
         self._bind_optimizer()
         history = History()
         # History last: it records what the other callbacks add to the logs (lr, ...).
@@ -98,7 +110,7 @@ class Model(Module):
             for cb in hooks:
                 cb.on_epoch_begin(epoch, {})
             self.train()
-            logs, iteration = self._train_epoch(X, Y, batch_size, shuffle, hooks, iteration)
+            logs, iteration = self._train_epoch(epoch_batches(), hooks, iteration)
             if validation_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
             for cb in hooks:
@@ -110,10 +122,10 @@ class Model(Module):
         self.eval()
         return history
 
-    def _train_epoch(self, X, Y, batch_size, shuffle, hooks, iteration):
-        total, predictions, labels = 0.0, [], []
+    def _train_epoch(self, batches, hooks, iteration):
+        total, count, predictions, labels = 0.0, 0, [], []
         penalties = None
-        for xb, yb in iterate_minibatches(X, Y, batch_size, shuffle):
+        for xb, yb in batches:
             self.optimizer.zero_grad()
             out = self(xb)
             penalties = self._regularized_weights() if penalties is None else penalties
@@ -124,13 +136,13 @@ class Model(Module):
             if not np.isfinite(value):
                 raise FloatingPointError(f"fit: the cost became {value} at iteration "
                                          f"{iteration}; lower the learning rate")
-            total += value * len(xb)
+            total, count = total + value * len(xb), count + len(xb)
             predictions.append(out.data)
             labels.append(yb)
             for cb in hooks:
                 cb.on_batch_end(iteration, {"cost": value})
             iteration += 1
-        logs = {"loss": total / len(X)}
+        logs = {"loss": total / count}
         if self.metrics:
             y_pred, y_true = np.concatenate(predictions), np.concatenate(labels)
             logs.update(self._metric_values(y_true, y_pred))
