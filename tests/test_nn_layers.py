@@ -23,7 +23,36 @@ LAYER_CASES = {
     "BatchNorm_eval": (lambda: nn.Sequential([nn.Dense(3), nn.BatchNorm()]), (6, 4)),
     "Sequential": (lambda: nn.Sequential([nn.Dense(5, "relu"), nn.Dense(2, "leaky_relu")]),
                    (4, 3)),
+    "Conv2D": (lambda: nn.Conv2D(3, 3, padding="same", activation="tanh"), (2, 5, 6, 2)),
+    "Conv2D_strided": (lambda: nn.Conv2D(2, 2, strides=2, use_bias=False), (2, 7, 7, 3)),
+    "MaxPool2D": (lambda: nn.MaxPool2D(3, strides=2, padding="same"), (2, 7, 6, 2)),
+    "AvgPool2D": (lambda: nn.AvgPool2D(2), (2, 6, 5, 3)),
+    "ZeroPadding2D": (lambda: nn.ZeroPadding2D(((1, 2), (0, 1))), (2, 3, 4, 2)),
+    "GlobalAveragePooling2D": (lambda: nn.GlobalAveragePooling2D(), (3, 4, 5, 2)),
+    "BatchNorm_channels": (lambda: nn.Sequential([nn.Conv2D(3, 3, use_bias=False),
+                                                  nn.BatchNorm()]), (4, 5, 5, 2)),
+    "Add": (lambda: _TwoInputs(nn.Add()), (3, 4)),
+    "Concatenate": (lambda: _TwoInputs(nn.Concatenate()), (2, 3, 3, 2)),
+    "Residual": (lambda: nn.Residual([nn.Conv2D(3, 3, padding="same"), nn.BatchNorm(),
+                                      nn.Activation("tanh"), nn.Conv2D(3, 1)],
+                                     [nn.Conv2D(3, 1)], activation="tanh"), (2, 4, 4, 2)),
+    "Residual_identity": (lambda: nn.Residual([nn.Dense(4, "tanh"), nn.Dense(4)],
+                                              activation="sigmoid"), (3, 4)),
+    "Parallel": (lambda: nn.Parallel([[nn.Conv2D(2, 1, activation="tanh")],
+                                      [nn.Conv2D(3, 3, padding="same")],
+                                      [nn.AvgPool2D(3, 1, "same")]]), (2, 4, 5, 2)),
 }
+
+
+class _TwoInputs(nn.Module):
+    """A merge layer fed with x and a fixed nonlinear function of x."""
+
+    def __init__(self, merge):
+        self.merge = merge
+
+    def forward(self, x):
+        x = x if isinstance(x, strata.Tensor) else strata.tensor(x)
+        return self.merge(x, strata.tanh(x) * 2.0)
 
 
 def _build(name, dtype=np.float64):
@@ -117,3 +146,62 @@ def test_flatten_and_activation():
     assert nn.Flatten()(np.zeros((2, 64, 64, 3))).shape == (2, 12288)
     np.testing.assert_allclose(nn.Activation("sigmoid")(np.zeros(3)).data, 0.5)
     assert repr(nn.Activation("relu")) == "Activation('relu')"
+
+
+def test_conv_layers_name_the_layer_and_shapes_in_errors():
+    conv = nn.Conv2D(8, 3)
+    conv(np.ones((1, 6, 6, 3), dtype=np.float32))
+    with pytest.raises(strata.ShapeError, match=r"Conv2D\(8\): expected 3 input channels.*"
+                                                r"\(1, 6, 6, 4\)"):
+        conv(np.ones((1, 6, 6, 4), dtype=np.float32))
+    with pytest.raises(strata.ShapeError, match=r"Conv2D\(8\): expected a 4-D NHWC input.*"
+                                                r"\(6, 6, 3\)"):
+        conv(np.ones((6, 6, 3), dtype=np.float32))
+    with pytest.raises(strata.ShapeError, match=r"window 3x3 is larger than the padded input "
+                                                r"2x2"):
+        conv(np.ones((1, 2, 2, 3), dtype=np.float32))
+    with pytest.raises(strata.ShapeError, match=r"MaxPool2D: expected a 4-D NHWC input"):
+        nn.MaxPool2D()(np.ones((4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"Conv2D\(4\): expected padding 'valid', 'same'"):
+        nn.Conv2D(4, 3, padding="full")
+    with pytest.raises(ValueError, match=r"Conv2D\(4\): expected kernel_size to be a positive"):
+        nn.Conv2D(4, 0)
+    with pytest.raises(strata.ShapeError, match=r"Add: expected inputs of one shape"):
+        nn.Add()(np.ones((2, 3)), np.ones((2, 4)))
+    with pytest.raises(strata.ShapeError, match=r"Residual: the main path gives \(1, 4, 4, 5\) "
+                                                r"but the shortcut gives \(1, 4, 4, 3\)"):
+        nn.Residual([nn.Conv2D(5, 3, padding="same")])(np.ones((1, 4, 4, 3), np.float32))
+
+
+def test_conv_shapes_follow_the_course_formula():
+    x = np.ones((2, 11, 10, 3), dtype=np.float32)
+    for f, s, p in [(3, 1, 0), (5, 2, 1), (4, 3, 2), (1, 1, 0)]:
+        out = nn.Conv2D(2, f, strides=s, padding=p)(x)
+        assert out.shape[1:3] == ((11 + 2 * p - f) // s + 1, (10 + 2 * p - f) // s + 1)
+    for s in (1, 2, 3):  # "same": ceil(n / s)
+        assert nn.Conv2D(2, 4, strides=s, padding="same")(x).shape[1:3] == (-(-11 // s),
+                                                                            -(-10 // s))
+        assert nn.MaxPool2D(3, s, "same")(x).shape[1:3] == (-(-11 // s), -(-10 // s))
+
+
+def test_conv_network_saves_loads_and_freezes(tmp_path):
+    strata.seed(0)
+    model = nn.Sequential([
+        nn.Conv2D(4, 3, padding="same", activation="relu"), nn.BatchNorm(), nn.MaxPool2D(2),
+        nn.Residual([nn.Conv2D(4, 3, padding="same")]),
+        nn.Parallel([[nn.Conv2D(2, 1)], [nn.AvgPool2D(3, 1, "same")]]),
+        nn.ZeroPadding2D(1), nn.GlobalAveragePooling2D(), nn.Dense(3)])
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 2)).astype(np.float32)
+    model.train()(x)  # moves batch norm's running averages
+    model.eval()
+    path = strata.save_model(model, tmp_path / "cnn.safetensors")
+    restored = strata.load_model(path)
+    np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+    body, head = model.layers[:-1], model.layers[-1]
+    for layer in body:
+        layer.trainable = False
+    assert model.parameters() == [head.W, head.b]
+    assert not body[0].trainable and head.trainable
+    assert not body[1].running_mean.requires_grad
+    body[1].trainable = True
+    assert body[1].gamma.requires_grad and not body[1].running_mean.requires_grad

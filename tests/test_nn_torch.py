@@ -104,3 +104,60 @@ def test_mlp_matches_torch_sequential():
     _compare(model, net, x, lambda m: pairs)
     for d, lin in zip(model.layers, linears, strict=True):
         np.testing.assert_allclose(d.W.grad, lin.weight.grad.numpy().T, rtol=1e-10, atol=1e-12)
+
+
+class _NHWC:
+    """A torch NCHW layer applied to our NHWC layout."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __call__(self, t):
+        return self.layer(t.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class _Kernel:
+    """A torch conv weight (n_C, n_C_prev, f, f) viewed as ours (f, f, n_C_prev, n_C)."""
+
+    def __init__(self, p):
+        self.p = p
+
+    @property
+    def grad(self):
+        return self.p.grad.permute(2, 3, 1, 0)
+
+
+@pytest.mark.parametrize("f, s, padding", [(3, 1, "same"), (5, 2, 2), (2, 2, "valid"),
+                                           (1, 1, "valid")])
+def test_conv2d_layer_matches_torch_conv2d(f, s, padding):
+    x = _inputs((2, 9, 7, 3), seed=4)
+    with strata.default_dtype(np.float64):
+        layer = nn.Conv2D(4, f, strides=s, padding=padding, activation="relu")
+        layer.build(3)
+    torch_padding = (f - 1) // 2 if padding == "same" else (0 if padding == "valid" else padding)
+    conv = torch.nn.Conv2d(3, 4, f, stride=s, padding=torch_padding).double()
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(layer.W.data.transpose(3, 2, 0, 1)))
+        conv.bias.copy_(torch.from_numpy(layer.b.data))
+    _compare(layer, _NHWC(lambda t: torch.relu(conv(t))), x,
+             lambda m: [(m.W, lambda: _Kernel(conv.weight)), (m.b, lambda: conv.bias)])
+
+
+def test_batchnorm_over_channels_matches_torch_batchnorm2d():
+    x = _inputs((4, 5, 3, 6), seed=5)
+    with strata.default_dtype(np.float64):
+        layer = nn.BatchNorm(momentum=0.9, epsilon=1e-3)
+        layer.build(6)
+    bn = torch.nn.BatchNorm2d(6, eps=1e-3, momentum=0.1).double()
+
+    def params(m):
+        return [(m.gamma, lambda: bn.weight), (m.beta, lambda: bn.bias)]
+
+    _compare(layer, _NHWC(bn), x, params)
+    np.testing.assert_allclose(layer.running_mean.data, bn.running_mean.numpy(), rtol=1e-10)
+    with torch.no_grad():  # torch's running variance is unbiased; load ours to compare eval
+        bn.running_var.copy_(torch.from_numpy(layer.running_var.data))
+    layer.eval()
+    bn.eval()
+    bn.zero_grad()
+    _compare(layer, _NHWC(bn), x, params)

@@ -1,5 +1,6 @@
 """Layers and models: Module, Sequential, the core layers, initializers."""
 
+from strata.nn.blocks import Add, Concatenate, Parallel, Residual
 from strata.nn.callbacks import (
     Callback,
     CostPrinter,
@@ -9,6 +10,7 @@ from strata.nn.callbacks import (
     LearningRateScheduler,
     ModelCheckpoint,
 )
+from strata.nn.conv import AvgPool2D, Conv2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
 from strata.nn.initializers import RandomNormal, get_initializer, glorot, he, xavier, zeros
 from strata.nn.layers import (
     Activation,
@@ -23,12 +25,15 @@ from strata.nn.sequential import Sequential
 from strata.nn.training import Model
 
 #: Layer class names -> classes, for rebuilding saved models.
-LAYERS = {cls.__name__: cls for cls in (Sequential, Dense, Activation, Flatten, Dropout,
-                                        BatchNorm)}
+LAYERS = {cls.__name__: cls for cls in (
+    Sequential, Dense, Activation, Flatten, Dropout, BatchNorm, Conv2D, MaxPool2D, AvgPool2D,
+    ZeroPadding2D, GlobalAveragePooling2D, Add, Concatenate, Residual, Parallel)}
 
 __all__ = [
     "Module", "Model", "Sequential", "Callback", "History", "CostPrinter", "EarlyStopping",
     "ModelCheckpoint", "CSVLogger", "LearningRateScheduler",
     "Dense", "Activation", "Flatten", "Dropout", "BatchNorm",
+    "Conv2D", "MaxPool2D", "AvgPool2D", "ZeroPadding2D", "GlobalAveragePooling2D",
+    "Add", "Concatenate", "Residual", "Parallel",
     "get_activation", "get_initializer", "zeros", "RandomNormal", "xavier", "glorot", "he",
 ]

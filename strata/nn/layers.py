@@ -135,6 +135,8 @@ class BatchNorm(Module):
     sigma^2, the batch's population variance). Eval mode: normalize with the running averages.
     """
 
+    state_names = ("running_mean", "running_var")
+
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-3):
         if not 0 <= momentum < 1:
             raise ValueError(f"BatchNorm: expected 0 <= momentum < 1, got {momentum}")

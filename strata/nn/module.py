@@ -18,6 +18,8 @@ class Module:
     """
 
     training: bool = True
+    #: Names of state tensors (never trained, e.g. batch norm's running averages).
+    state_names: tuple = ()
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -63,6 +65,21 @@ class Module:
     def eval(self) -> Module:
         """Test mode: dropout off, batch norm uses its running averages."""
         return self.train(False)
+
+    @property
+    def trainable(self) -> bool:
+        """False once frozen (``layer.trainable = False``): its parameters stop receiving
+        gradients and updates, as for the frozen layers of transfer learning. Set it on a built
+        layer, then compile again."""
+        return not getattr(self, "_frozen", False)
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        for module in self.modules():
+            module._frozen = not value
+            for name, t in vars(module).items():
+                if isinstance(t, Tensor) and name not in module.state_names:
+                    t.requires_grad = bool(value)
 
     def zero_grad(self) -> None:
         """Forget the gradients of every parameter."""

@@ -8,6 +8,21 @@ from strata.nn.module import Module
 from strata.nn.training import Model
 
 
+def layer_spec(layer: Module) -> dict:
+    """{"class": name, "config": ...}: what rebuilds ``layer`` (nested blocks included)."""
+    return {"class": type(layer).__name__, "config": layer.get_config()}
+
+
+def layer_from_spec(spec: dict) -> Module:
+    """Rebuild a layer from ``layer_spec``'s output (classes from strata.nn.LAYERS)."""
+    from strata.nn import LAYERS
+
+    if spec["class"] not in LAYERS:
+        raise ValueError(f"unknown layer class {spec['class']!r} in a saved architecture; "
+                         f"known: {sorted(LAYERS)}")
+    return LAYERS[spec["class"]].from_config(spec["config"])
+
+
 class Sequential(Model):
     """Layers applied one after another: ``Sequential([Dense(20, "relu"), Dense(1)])``."""
 
@@ -35,21 +50,12 @@ class Sequential(Model):
 
     def get_config(self) -> dict:
         """Each layer's class name and config, in order, plus the input shape once known."""
-        return {"layers": [{"class": type(layer).__name__, "config": layer.get_config()}
-                           for layer in self.layers],
+        return {"layers": [layer_spec(layer) for layer in self.layers],
                 "input_shape": None if self.input_shape is None else list(self.input_shape)}
 
     @classmethod
     def from_config(cls, config: dict) -> Sequential:
-        from strata.nn import LAYERS
-
-        layers = []
-        for spec in config["layers"]:
-            if spec["class"] not in LAYERS:
-                raise ValueError(f"Sequential.from_config: unknown layer class {spec['class']!r};"
-                                 f" known: {sorted(LAYERS)}")
-            layers.append(LAYERS[spec["class"]].from_config(spec["config"]))
-        model = cls(layers)
+        model = cls([layer_from_spec(spec) for spec in config["layers"]])
         if config.get("input_shape") is not None:
             model.build(tuple(config["input_shape"]))
         return model
@@ -72,7 +78,8 @@ class Sequential(Model):
         return len(self.layers)
 
     def __repr__(self) -> str:
-        body = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        body = "\n".join(f"  ({i}): " + repr(layer).replace("\n", "\n  ")
+                         for i, layer in enumerate(self.layers))
         return f"Sequential(\n{body}\n)"
 
     def summary(self, input_shape=None, print_fn=print) -> int:
