@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from strata.autograd import Function, ShapeError
 from strata.ops import kernels
@@ -78,11 +79,28 @@ def _crop(dxp, pads):
     return dxp[:, top:dxp.shape[1] - bottom, left:dxp.shape[2] - right, :]
 
 
+def im2col(xp, fh: int, fw: int, s: int, out_hw) -> np.ndarray:
+    """The patches of padded NHWC ``xp`` as a matrix (m * n_H * n_W, fh * fw * n_C_prev), row
+    (n, h, w) holding xp[n, h*s : h*s + fh, w*s : w*s + fw, :] in (i, j, c) order.
+
+    With fewer than 4 channels the copy runs faster into the transposed layout (long
+    contiguous runs, PERF_NOTES), so the result may be the transposed view of a C-ordered
+    (K, M) array; matmul takes either without copying.
+    """
+    n_h, n_w = out_hw
+    windows = sliding_window_view(xp, (fh, fw), axis=(1, 2))  # (m, H', W', C, fh, fw)
+    windows = windows[:, :(n_h - 1) * s + 1:s, :(n_w - 1) * s + 1:s]
+    k = fh * fw * xp.shape[3]
+    if xp.shape[3] < 4:
+        return np.ascontiguousarray(windows.transpose(4, 5, 3, 0, 1, 2)).reshape(k, -1).T
+    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k)
+
+
 class Conv2D(Function):
     def forward(self, x, W, b=None, *, stride, pads, out_hw):
         fh, fw, _, n_c = W.shape
         xp = _pad(x, pads)
-        self.cols = kernels.im2col(xp, fh, fw, stride, *out_hw)
+        self.cols = im2col(xp, fh, fw, stride, out_hw)
         self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
         out = self.cols @ W.reshape(-1, n_c)
         if b is not None:

@@ -1,7 +1,8 @@
 """Loops compiled by numba for the convolution and pooling ops (NHWC, C-contiguous arrays).
 
 NumPy has no fast scatter-add of overlapping windows (col2im) nor a windowed argmax; written as
-plain loops and compiled, they run 5-30x faster than the NumPy formulations (PERF_NOTES).
+plain loops and compiled, they run 5-30x faster than the NumPy formulations (PERF_NOTES). The
+forward patch copy (im2col) stays in NumPy, whose strided copies are faster than a loop here.
 Every kernel loops over examples in parallel: two examples never write the same element.
 Compiled once per dtype and cached on disk (the first call takes a second or two).
 """
@@ -10,23 +11,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-
-
-@numba.njit(cache=True, parallel=True)
-def im2col(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
-    """Rows of patches: cols[(n, h, w), (i, j, c)] = xp[n, h*s + i, w*s + j, c]."""
-    N, _, _, C = xp.shape
-    cols = np.empty((N * Ho * Wo, fh * fw * C), xp.dtype)
-    for n in numba.prange(N):
-        for h in range(Ho):
-            for w in range(Wo):
-                row = (n * Ho + h) * Wo + w
-                for i in range(fh):
-                    for j in range(fw):
-                        base = (i * fw + j) * C
-                        for c in range(C):
-                            cols[row, base + c] = xp[n, h * s + i, w * s + j, c]
-    return cols
 
 
 @numba.njit(cache=True, parallel=True)
@@ -55,15 +39,15 @@ def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     for n in numba.prange(N):
         for h in range(Ho):
             for w in range(Wo):
-                out[n, h, w, :] = xp[n, h * s, w * s, :]
-                arg[n, h, w, :] = h * s * Wp + w * s
-                for i in range(fh):
-                    for j in range(fw):
-                        r, q = h * s + i, w * s + j
-                        for c in range(C):
-                            if xp[n, r, q, c] > out[n, h, w, c]:
-                                out[n, h, w, c] = xp[n, r, q, c]
-                                arg[n, h, w, c] = r * Wp + q
+                for c in range(C):
+                    best, where = xp[n, h * s, w * s, c], h * s * Wp + w * s
+                    for i in range(fh):
+                        for j in range(fw):
+                            value = xp[n, h * s + i, w * s + j, c]
+                            if value > best:
+                                best, where = value, (h * s + i) * Wp + w * s + j
+                    out[n, h, w, c] = best
+                    arg[n, h, w, c] = where
     return out, arg
 
 
