@@ -94,3 +94,68 @@ def avg_pool_backward(g, count, xp_shape, fh, fw, s):  # pragma: no cover - comp
                     for j in range(fw):
                         dxp[n, h * s + i, w * s + j, :] += share
     return dxp
+
+
+@numba.njit(cache=True, parallel=True)
+def _column_sums(x2, shift, T):  # pragma: no cover - compiled
+    """Per column: sum of (x - shift) and of its square, in float64, over T row chunks."""
+    M, C = x2.shape
+    chunk = (M + T - 1) // T
+    part = np.zeros((T, 2, C))
+    for t in numba.prange(T):
+        for r in range(t * chunk, min(M, (t + 1) * chunk)):
+            for c in range(C):
+                d = x2[r, c] - shift[c]
+                part[t, 0, c] += d
+                part[t, 1, c] += d * d
+    return part.sum(axis=0)
+
+
+def column_moments(x2):
+    """Mean and population variance of each column (shifted by the first row, for accuracy)."""
+    M = x2.shape[0]
+    shift = x2[0].astype(np.float64)
+    sums = _column_sums(x2, shift, numba.get_num_threads())
+    mean_shifted = sums[0] / M
+    return shift + mean_shifted, np.maximum(sums[1] / M - mean_shifted * mean_shifted, 0.0)
+
+
+@numba.njit(cache=True, parallel=True)
+def normalize(x2, mean, inv_std, gamma, beta):  # pragma: no cover - compiled
+    """x_hat = (x - mean) * inv_std and gamma * x_hat + beta, in one pass."""
+    M, C = x2.shape
+    x_hat, out = np.empty_like(x2), np.empty_like(x2)
+    for r in numba.prange(M):
+        for c in range(C):
+            v = (x2[r, c] - mean[c]) * inv_std[c]
+            x_hat[r, c] = v
+            out[r, c] = v * gamma[c] + beta[c]
+    return out, x_hat
+
+
+def normalize_backward(g2, x_hat, scale, training: bool):
+    """dgamma = sum g * x_hat, dbeta = sum g, and dx (through the batch statistics when
+    training: scale / M * (M g - dbeta - x_hat dgamma); else g * scale), scale = gamma/sigma."""
+    return _normalize_backward(g2, x_hat, scale, training, numba.get_num_threads())
+
+
+@numba.njit(cache=True, parallel=True)
+def _normalize_backward(g2, x_hat, scale, training, T):  # pragma: no cover - compiled
+    M, C = g2.shape
+    chunk = (M + T - 1) // T
+    part = np.zeros((T, 2, C))
+    for t in numba.prange(T):
+        for r in range(t * chunk, min(M, (t + 1) * chunk)):
+            for c in range(C):
+                part[t, 0, c] += g2[r, c] * x_hat[r, c]
+                part[t, 1, c] += g2[r, c]
+    sums = part.sum(axis=0)
+    dgamma, dbeta = sums[0], sums[1]
+    dx = np.empty_like(g2)
+    for r in numba.prange(M):
+        for c in range(C):
+            if training:
+                dx[r, c] = scale[c] / M * (M * g2[r, c] - dbeta[c] - x_hat[r, c] * dgamma[c])
+            else:
+                dx[r, c] = g2[r, c] * scale[c]
+    return dx, dgamma, dbeta
