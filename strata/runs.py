@@ -1,5 +1,6 @@
-"""Training runs for the ``strata`` command: load a dataset, split it, train an L-layer network,
-and write a run folder (model, config, history CSV, learning curves, Markdown report)."""
+"""Training runs for the ``strata`` command: load a dataset, split it, train a network (an
+L-layer MLP or a ConvNet of the model zoo), and write a run folder (model, config, history CSV,
+learning curves, Markdown report)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ import numpy as np
 
 import strata
 from strata import nn
-from strata.data import train_dev_test_split
+from strata.data import carve_train_dev, train_dev_test_split
 
-DATASETS = ("digits", "moons", "circles", "planar", "catvnoncat", "mnist")
+DATASETS = ("digits", "moons", "circles", "planar", "catvnoncat", "mnist", "signs")
+#: Datasets of images, kept NHWC for the conv archs (the MLP flattens them).
+IMAGE_DATASETS = ("digits", "catvnoncat", "mnist", "signs")
+#: Image datasets whose labels survive a left-right mirror (hands and cats do; digits do not).
+MIRROR_SAFE = ("catvnoncat", "signs")
+#: "mlp": the L-layer network of --hidden; the others are ConvNets of strata.models.
+ARCHS = ("mlp", "convnet", "lenet5", "resnet50")
 
 
 @dataclass
@@ -21,6 +28,7 @@ class RunConfig:
     """Everything that defines a run; saved as config.json in the run folder."""
 
     dataset: str = "digits"
+    arch: str = "mlp"  # absent from config.json files written before it existed: the MLP
     hidden: list = field(default_factory=lambda: [64, 32])
     optimizer: str = "adam"
     lr: float = 0.003
@@ -28,21 +36,34 @@ class RunConfig:
     batch_size: int = 64
     l2: float = 0.0
     keep_prob: float = 1.0
+    augment: bool = False
     seed: int = 0
 
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown arch {self.arch!r}; expected one of {', '.join(ARCHS)}")
+        if self.arch != "mlp" and self.dataset not in IMAGE_DATASETS:
+            raise ValueError(f"arch {self.arch!r} needs images; expected a dataset among "
+                             f"{', '.join(IMAGE_DATASETS)}, got {self.dataset!r}")
+        if self.augment and self.arch == "mlp":
+            raise ValueError("augment works on images: expected a conv arch (convnet, lenet5, "
+                             "resnet50), got arch 'mlp'")
 
-def load_dataset(name: str):
-    """(X, Y, n_classes) for a dataset name; Y holds class indices (m,) or 0/1 labels (m, 1)."""
+
+def load_dataset(name: str, images: bool = False):
+    """(X, Y, n_classes) for a dataset name; Y holds class indices (m,) or 0/1 labels (m, 1).
+    Images are NHWC (m, n_H, n_W, n_C) when ``images``, else flattened rows."""
     from strata import data
 
+    flat = not images
     if name == "digits":
-        X, Y = data.load_digits()
+        X, Y = data.load_digits(flatten=flat)
         return X, Y, 10
     if name == "mnist":
-        X, Y = data.load_mnist("test")
+        X, Y = data.load_mnist("test", flatten=flat)
         return X, Y, 10
     if name == "catvnoncat":
-        (X_train, Y_train), (X_test, Y_test), _ = data.load_catvnoncat()
+        (X_train, Y_train), (X_test, Y_test), _ = data.load_catvnoncat(flatten=flat)
         return np.concatenate([X_train, X_test]), np.concatenate([Y_train, Y_test]), 2
     makers = {"moons": data.moons, "circles": data.circles, "planar": data.planar_flower}
     if name not in makers:
@@ -51,8 +72,16 @@ def load_dataset(name: str):
     return X, Y, 2
 
 
-def build_model(config: RunConfig, n_classes: int) -> nn.Sequential:
-    """ReLU hidden layers (He init, dropout when keep_prob < 1), sigmoid or softmax-logit output."""
+def build_model(config: RunConfig, n_classes: int, input_shape=None) -> nn.Sequential:
+    """The arch's network for ``input_shape`` (one example's shape). "mlp": ReLU hidden layers
+    (He init, dropout when keep_prob < 1), sigmoid or softmax-logit output. Conv archs: the zoo
+    model with ``n_classes`` logits, or one sigmoid unit for two classes."""
+    if config.arch != "mlp":
+        try:
+            return _zoo_model(config.arch, n_classes, tuple(input_shape))
+        except ValueError as e:
+            raise ValueError(f"arch {config.arch!r} on {config.dataset} images of shape "
+                             f"{tuple(input_shape)}: {e}") from None
     layers = []
     for units in config.hidden:
         layers.append(nn.Dense(units, "relu", kernel_initializer="he"))
@@ -62,6 +91,29 @@ def build_model(config: RunConfig, n_classes: int) -> nn.Sequential:
     return nn.Sequential([*layers, out])
 
 
+def _zoo_model(arch: str, n_classes: int, input_shape: tuple) -> nn.Sequential:
+    from strata import models
+
+    make = {"convnet": models.signs_convnet, "lenet5": models.lenet5,
+            "resnet50": models.resnet50}[arch]
+    classes = 1 if n_classes == 2 else n_classes
+    model = (make(classes=classes, input_shape=input_shape) if arch != "lenet5" else
+             make("modern", input_shape=input_shape, classes=classes))
+    if n_classes == 2:  # the binary loss takes probabilities, as the MLP's sigmoid output
+        model = nn.Sequential([*model.layers, nn.Activation("sigmoid")])
+        model.build(input_shape)
+    return model
+
+
+def _augmentation(config: RunConfig, image_hw):
+    """Random crops (zero padding of about 1/16 of the side: 4 px at 64x64, as for SIGNS) and,
+    where mirroring keeps the label, random left-right flips."""
+    from strata.data import Compose, RandomCrop, RandomFlip
+
+    crop = RandomCrop(tuple(image_hw), padding=max(1, round(image_hw[0] / 16)))
+    return Compose([RandomFlip(), crop] if config.dataset in MIRROR_SAFE else [crop])
+
+
 def _loss_name(n_classes: int) -> str:
     return "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
 
@@ -69,7 +121,13 @@ def _loss_name(n_classes: int) -> str:
 def splits(config: RunConfig):
     """The run's train/dev/test sets, the same every time for the same config (seeded)."""
     strata.seed(config.seed)
-    X, Y, n_classes = load_dataset(config.dataset)
+    images = config.arch != "mlp"
+    if config.dataset == "signs":  # keep the course's own test set; dev: 10 % of training
+        from strata.data.datasets import load_signs
+
+        (X, Y), test_set, classes = load_signs(flatten=not images)
+        return (*carve_train_dev(X, Y, 0.1), test_set, len(classes))
+    X, Y, n_classes = load_dataset(config.dataset, images)
     return (*train_dev_test_split(X, Y), n_classes)
 
 
@@ -77,12 +135,18 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
     """Train as ``config`` says and write the run folder; returns the final metrics."""
     out = Path(out_dir)
     train_set, dev_set, test_set, n_classes = splits(config)
-    model = build_model(config, n_classes)
+    model = build_model(config, n_classes, train_set[0].shape[1:])
     metrics = ["accuracy"] + (["f1"] if n_classes == 2 else [])
     model.compile(optimizer=config.optimizer, lr=config.lr, loss=_loss_name(n_classes),
                   metrics=metrics, l2=config.l2)
     out.mkdir(parents=True, exist_ok=True)
-    history = model.fit(*train_set, epochs=config.epochs, batch_size=config.batch_size,
+    data = train_set
+    if config.augment:
+        from strata.data import Pipeline
+
+        data = (Pipeline(*train_set, batch_size=config.batch_size,
+                         transform=_augmentation(config, train_set[0].shape[1:3])), None)
+    history = model.fit(*data, epochs=config.epochs, batch_size=config.batch_size,
                         validation_data=dev_set, verbose=verbose,
                         callbacks=[nn.CSVLogger(out / "history.csv")])
     results = {name: model.evaluate(*part) for name, part in
@@ -94,7 +158,7 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
 
     plot_learning_curves(history, out / "learning_curves.png")
     plot_costs(history.costs, out / "cost.png", learning_rate=config.lr)
-    two_d = train_set[0].shape[1] == 2  # the course's planar, moons and circles data
+    two_d = train_set[0].shape[1:] == (2,)  # the course's planar, moons and circles data
     if two_d:
         plot_decision_boundary(model.predict, *train_set, out / "decision_boundary.png")
     sizes = [len(part[0]) for part in (train_set, dev_set, test_set)]
@@ -105,9 +169,13 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
 def report(config: RunConfig, model, results: dict, sizes: list,
            decision_boundary: bool = False) -> str:
     """A short Markdown report: data, model, metrics, the bias/variance reading, the plots."""
+    layers = [type(layer).__name__ if "\n" in repr(layer) else repr(layer)
+              for layer in model.layers]
+    flips = ", flips" if config.dataset in MIRROR_SAFE else ""
+    augment = f", augmented (random crops{flips})" if config.augment else ""
     lines = [f"# strata run: {config.dataset}", "",
-             f"- examples: train {sizes[0]}, dev {sizes[1]}, test {sizes[2]}",
-             f"- model: {' -> '.join(repr(layer) for layer in model.layers)}",
+             f"- examples: train {sizes[0]}{augment}, dev {sizes[1]}, test {sizes[2]}",
+             f"- model ({config.arch}): {' -> '.join(layers)}",
              f"- optimizer {config.optimizer}, lr {config.lr}, epochs {config.epochs}, "
              f"batch {config.batch_size}, l2 {config.l2}, keep_prob {config.keep_prob}", "",
              "| set | loss | " + " | ".join(k for k in results["train"] if k != "loss") + " |",

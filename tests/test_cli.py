@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import strata
-from strata import cli
-from strata.data import moons
+from strata import cli, runs
+from strata.data import load_digits, moons
 from strata.plots import plot_costs, plot_decision_boundary
 
 
@@ -71,3 +73,85 @@ def test_plots_write_pngs_and_check_their_input(tmp_path):
         plot_decision_boundary(lambda g: g, np.zeros((5, 3)), np.zeros(5), tmp_path / "x.png")
     with pytest.raises(ValueError, match="non-empty"):
         plot_costs([], tmp_path / "e.png")
+
+
+# --- architectures ------------------------------------------------------------------------------
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SIGNS = ("signs/signs_cs230_64x64_jpg.tar", "signs/test_signs.h5")
+
+
+def test_signs_convnet_run_trains_evaluates_and_predicts(tmp_path, monkeypatch, capsys):
+    if not all((SHARED / rel).is_file() for rel in SIGNS):
+        pytest.skip(f"SIGNS files {SIGNS} are not in {SHARED} (see its SOURCES.md)")
+    monkeypatch.setenv("STRATA_DATA", str(SHARED))
+    out = tmp_path / "signs"
+    assert cli.main(["train", "--dataset", "signs", "--arch", "convnet", "--epochs", "1",
+                     "--lr", "0.009", "--quiet", "--out", str(out)]) == 0
+    assert {"model.safetensors", "config.json", "history.csv", "learning_curves.png",
+            "metrics.json", "report.md"} <= {p.name for p in out.iterdir()}
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == "convnet" and config["dataset"] == "signs"
+    assert "model (convnet): Conv2D" in (out / "report.md").read_text()
+    assert "test 120" in (out / "report.md").read_text()  # the course's own test set
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out)]) == 0
+    saved = json.loads((out / "metrics.json").read_text())["test"]["accuracy"]
+    assert f"accuracy {saved:.4f}" in capsys.readouterr().out
+    from strata.data.datasets import load_signs
+
+    _, (X_test, _), _ = load_signs()
+    np.save(tmp_path / "images.npy", X_test[:5])
+    np.save(tmp_path / "raw.npy", (X_test[:5] * 255).round().astype(np.uint8))
+    assert cli.main(["predict", str(out), str(tmp_path / "images.npy")]) == 0
+    first = capsys.readouterr().out.split()
+    assert len(first) == 5 and set(first) <= set("012345")
+    assert cli.main(["predict", str(out), str(tmp_path / "raw.npy")]) == 0
+    assert capsys.readouterr().out.split() == first  # uint8 pixels are scaled to [0, 1]
+    np.save(tmp_path / "wrong.npy", X_test[:2, :32])
+    assert cli.main(["predict", str(out), str(tmp_path / "wrong.npy")]) == 2
+    assert "expects examples of shape (64, 64, 3)" in capsys.readouterr().err
+
+
+def test_augmented_convnet_on_images_and_csv_rows(tmp_path, capsys):
+    out = tmp_path / "digits"
+    assert cli.main(["--dataset", "digits", "--arch", "convnet", "--augment", "--epochs", "1",
+                     "--quiet", "--out", str(out)]) == 0
+    config, model = runs.load_run(out)
+    assert (config.arch, config.augment) == ("convnet", True)
+    assert model.input_shape == (8, 8, 1)
+    assert "augmented (random crops)" in (out / "report.md").read_text()  # digits: no flips
+    X, _ = load_digits()  # flattened rows, as a .csv holds them
+    np.savetxt(tmp_path / "rows.csv", X[:3], delimiter=",")
+    capsys.readouterr()
+    assert cli.main(["predict", str(out), str(tmp_path / "rows.csv")]) == 0
+    assert len(capsys.readouterr().out.split()) == 3
+
+
+def test_config_round_trip_with_arch_and_old_configs(tmp_path):
+    out = _train(tmp_path)
+    config, _ = runs.load_run(out)
+    assert config == runs.RunConfig(dataset="moons", hidden=[8], epochs=30, lr=0.02)
+    assert config.arch == "mlp" and config.augment is False
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["arch"] == "mlp"
+    conv = runs.RunConfig(dataset="signs", arch="convnet", augment=True)
+    assert runs.RunConfig(**json.loads(json.dumps(asdict(conv)))) == conv
+    for key in ("arch", "augment"):  # written before these options existed
+        del saved[key]
+    (out / "config.json").write_text(json.dumps(saved))
+    assert runs.load_run(out)[0].arch == "mlp"
+    assert cli.main(["evaluate", str(out)]) == 0
+
+
+def test_bad_arch_choices_give_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--arch", "vgg"])
+    err = capsys.readouterr().err
+    assert "--arch: invalid choice: 'vgg'" in err and "convnet" in err
+    assert cli.main(["--dataset", "moons", "--arch", "convnet", "--out", str(tmp_path)]) == 2
+    assert "needs images" in capsys.readouterr().err
+    assert cli.main(["--augment", "--out", str(tmp_path)]) == 2
+    assert "expected a conv arch" in capsys.readouterr().err
+    assert cli.main(["--arch", "lenet5", "--out", str(tmp_path / "l")]) == 2  # 8x8 is too small
+    assert "arch 'lenet5' on digits images of shape (8, 8, 1)" in capsys.readouterr().err

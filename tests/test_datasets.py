@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import io
 import urllib.error
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +266,120 @@ def test_digits_shapes_and_range():
     assert Y.shape == (1797,) and sorted(np.unique(Y)) == list(range(10))
     images, _ = load_digits(flatten=False)
     assert images.shape == (1797, 8, 8, 1)
+
+
+# --- SIGNS --------------------------------------------------------------------------------------
+
+SIGNS = ("signs/signs_cs230_64x64_jpg.tar", "signs/test_signs.h5")
+
+
+def test_signs_matches_the_course():
+    from strata.data.datasets import load_signs
+
+    need(*SIGNS)
+    (X, Y), (X_test, Y_test), classes = load_signs()
+    assert X.shape == (1080, 64, 64, 3) and X_test.shape == (120, 64, 64, 3)
+    assert X.dtype == X_test.dtype == np.float32
+    assert Y.shape == (1080,) and Y_test.shape == (120,) and Y.dtype == Y_test.dtype == np.int64
+    assert classes == [0, 1, 2, 3, 4, 5]
+    assert np.bincount(Y).tolist() == [180] * 6 and np.bincount(Y_test).tolist() == [20] * 6
+    for a in (X, X_test):
+        assert 0.0 <= a.min() and a.max() <= 1.0 and a.std() > 0.1
+    (X_flat, Y_again), _, _ = load_signs(flatten=True, normalize=False)
+    assert X_flat.shape == (1080, 12288) and X_flat.max() == 255.0
+    np.testing.assert_allclose(X_flat.reshape(X.shape) / 255, X, rtol=1e-6)
+    np.testing.assert_array_equal(Y_again, Y)  # sorted member order: deterministic
+
+
+def _signs_remote(monkeypatch, tar_bytes: bytes):
+    """Serve the SIGNS folder as GitHub does: a tree listing, then raw files."""
+    import json
+    import tarfile
+
+    repo, commit, folder, _, _ = datasets.FOLDER_ARCHIVES[SIGNS[0]]
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        for m in tar.getmembers():
+            if m.isfile():
+                files[folder + "/" + m.name.split("/", 1)[1]] = tar.extractfile(m).read()
+    tree = [{"path": p, "type": "blob"} for p in files]
+    tree += [{"path": f"{folder}/.DS_Store", "type": "blob"}, {"path": "README.md", "type": "blob"},
+             {"path": folder, "type": "tree"}]
+    raw = f"https://raw.githubusercontent.com/{repo}/{commit}/"
+    asked = []
+
+    def urlopen(url, timeout=None):
+        asked.append(url)
+        if url.startswith("https://api.github.com/"):
+            assert commit in url
+            return io.BytesIO(json.dumps({"sha": commit, "tree": tree}).encode())
+        assert url.startswith(raw), url
+        return io.BytesIO(files[urllib.parse.unquote(url[len(raw):])])
+
+    monkeypatch.setattr(datasets, "_urlopen", urlopen)
+    return asked
+
+
+def test_signs_archive_is_rebuilt_byte_for_byte_from_the_repository_folder(monkeypatch,
+                                                                           tmp_path):
+    need(SIGNS[0])
+    original = (SHARED / SIGNS[0]).read_bytes()
+    monkeypatch.setenv("STRATA_DATA", str(tmp_path))
+    asked = _signs_remote(monkeypatch, original)
+    path = fetch(SIGNS[0])
+    assert path == tmp_path / SIGNS[0] and path.read_bytes() == original
+    assert len(asked) == 1 + 1200 and any("%20%281%29.jpg" in url for url in asked)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp file left
+
+
+def test_signs_archive_with_a_changed_file_is_rejected(monkeypatch, tmp_path):
+    import tarfile
+
+    need(SIGNS[0])
+    source = tarfile.open(SHARED / SIGNS[0])
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for m in source.getmembers():
+            data = source.extractfile(m).read() if m.isfile() else None
+            if data is not None and m.name.endswith("5_IMG_5615.jpg"):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            tar.addfile(m, None if data is None else io.BytesIO(data))
+    monkeypatch.setenv("STRATA_DATA", str(tmp_path))
+    _signs_remote(monkeypatch, out.getvalue())
+    with pytest.raises(ChecksumError, match="checksum mismatch for signs_cs230_64x64_jpg.tar"):
+        fetch(SIGNS[0])
+    assert list((tmp_path / "signs").iterdir()) == []
+
+
+@pytest.mark.parametrize("corrupt", SIGNS)
+def test_corrupt_signs_file_raises_checksum_error(monkeypatch, tmp_path, corrupt):
+    from strata.data.datasets import load_signs
+
+    need(*SIGNS)
+    (tmp_path / "signs").mkdir()
+    for rel in SIGNS:
+        raw = bytearray((SHARED / rel).read_bytes())
+        if rel == corrupt:
+            raw[len(raw) // 2] ^= 0xFF
+        (tmp_path / rel).write_bytes(bytes(raw))
+    monkeypatch.setenv("STRATA_DATA", str(tmp_path))
+    with pytest.raises(ChecksumError, match="corrupt file") as info:
+        load_signs()
+    assert str(tmp_path / corrupt) in str(info.value)
+
+
+def test_missing_signs_offline_raises_download_error(monkeypatch, tmp_path):
+    from strata.data.datasets import load_signs
+
+    monkeypatch.setenv("STRATA_DATA", str(tmp_path))
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(datasets, "_urlopen", offline)
+    with pytest.raises(DownloadError, match="Name or service not known") as info:
+        load_signs()
+    message = str(info.value)
+    assert "littlecapa/pytorch_template" in message and "STRATA_DATA" in message
+    assert str(tmp_path / SIGNS[0]) in message
+    assert list((tmp_path / "signs").iterdir()) == []

@@ -2,7 +2,9 @@
 
 Files live under ``data_dir()`` with the layout of ``REMOTE_FILES`` (for example
 ``catvnoncat/train_catvnoncat.h5``). ``fetch`` returns a file's path, downloading it first when it
-is missing; every file is checked against its SHA-256 before it is used.
+is missing; every file is checked against its SHA-256 before it is used. An archive listed in
+``FOLDER_ARCHIVES`` is published as a folder of files, not as one file: fetch rebuilds the exact
+archive from those files and checks the archive's digest.
 
 Loaders return batch-first arrays in the default float dtype, as in the course but transposed:
 the course's ``X`` of shape (n_x, m) is our ``X`` of shape (m, n_x).
@@ -10,11 +12,15 @@ the course's ``X`` of shape (n_x, m) is our ``X`` of shape (m, n_x).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
+import io
+import json
 import os
 import sys
+import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
@@ -35,6 +41,10 @@ _CATVNONCAT = ("https://raw.githubusercontent.com/Kulbear/deep-learning-coursera
 _COURSE5 = ("https://raw.githubusercontent.com/Kulbear/deep-learning-coursera/"
             "5c59f99e8e3bfe2c1e977a46422146a2e09d04b8/" + urllib.parse.quote("Sequence Models/"))
 _MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_SIGNS_H5 = ("https://raw.githubusercontent.com/DrAlexSanz/CNN-in-TF/"
+             "5f3841211c2a37f7ea9afbda0d7e38f072a60ddd/test_signs.h5")
+_SIGNS_JPG = ("littlecapa/pytorch_template", "3daa5f934b878f2e42cc27cd1bdf09ce1b8003f0",
+              "data/64x64_SIGNS")
 _FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
 #: relative path -> (original public URL, sha256 or None, size in bytes).
@@ -80,7 +90,21 @@ REMOTE_FILES: dict[str, tuple[str, str | None, int]] = {
     "fashion_mnist/t10k-labels-idx1-ubyte.gz": (
         _FASHION + "t10k-labels-idx1-ubyte.gz",
         "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
+    "signs/test_signs.h5": (
+        _SIGNS_H5, "539fb746ed9e947eb244cfca73f4d1b03f9bf5524d609eeed2cd76ddb1b179be", 1477712),
+    "signs/signs_cs230_64x64_jpg.tar": (  # a folder of jpgs, see FOLDER_ARCHIVES
+        "https://raw.githubusercontent.com/{}/{}/{}/".format(*_SIGNS_JPG),
+        "109dcc1fd650d251bd05f6ce2cb4da73dc0f111baf536e8cff8f127d89408f1e", 2467840),
 }
+
+#: archive path -> (GitHub repo, commit, folder, sub-folders kept, file suffix). The archive is
+#: a plain GNU tar of <folder's last part>/<sub-folder>/<file>, sorted by name, owner root,
+#: modes 775/664, mtime 2020-01-01: rebuilt from the files, it is byte-identical to the original.
+FOLDER_ARCHIVES: dict[str, tuple[str, str, str, tuple[str, ...], str]] = {
+    "signs/signs_cs230_64x64_jpg.tar": (
+        *_SIGNS_JPG, ("test_signs", "train_signs", "val_signs"), ".jpg"),
+}
+_ARCHIVE_MTIME = 1577836800  # 2020-01-01 00:00 UTC
 
 _CHUNK = 1 << 16
 _verified: set[tuple[str, int, int]] = set()  # (path, size, mtime_ns) already checked
@@ -142,11 +166,11 @@ def fetch(relative_path: str) -> Path:
                     f"corrupt file {path} (delete or replace it to fetch it again)")
             _verified.add(key)
         return path
-    _download(url, path, sha256, size)
+    _download(url, path, sha256, size, FOLDER_ARCHIVES.get(relative_path))
     return path
 
 
-def _download(url: str, path: Path, sha256: str | None, size: int) -> None:
+def _download(url: str, path: Path, sha256: str | None, size: int, folder=None) -> None:
     """Download ``url`` to a temporary file beside ``path``, verify it, rename it into place."""
     print(f"Downloading {url} -> {path}", file=sys.stderr)
     hint = (f"download it by hand and place it at {path}, or set STRATA_DATA to a folder that "
@@ -159,25 +183,69 @@ def _download(url: str, path: Path, sha256: str | None, size: int) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            _stream(url, out, size, hint)
+            if folder is None:
+                _stream(url, out, size, hint)
+            else:
+                _folder_archive(folder, out, hint)
         _verify(tmp, sha256, size, f"checksum mismatch for {path.name} downloaded from {url}")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _stream(url: str, out, size: int, hint: str) -> None:
-    """Copy the body of ``url`` into the open file ``out``, showing a progress bar."""
+@contextlib.contextmanager
+def _network(url: str, hint: str):
+    """Turn a failed download of ``url`` into a DownloadError that says how to fix it."""
     try:
-        with _urlopen(url, timeout=60) as response, tqdm(
-                total=size, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-                file=sys.stderr) as bar:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                out.write(chunk)
-                bar.update(len(chunk))
+        yield
     except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
         reason = getattr(e, "reason", e)
         raise DownloadError(f"fetch: could not download {url} ({reason}); {hint}") from e
+
+
+def _stream(url: str, out, size: int, hint: str) -> None:
+    """Copy the body of ``url`` into the open file ``out``, showing a progress bar."""
+    with _network(url, hint), _urlopen(url, timeout=60) as response, tqdm(
+            total=size, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
+            file=sys.stderr) as bar:
+        for chunk in iter(lambda: response.read(_CHUNK), b""):
+            out.write(chunk)
+            bar.update(len(chunk))
+
+
+def _get(url: str, hint: str) -> bytes:
+    with _network(url, hint), _urlopen(url, timeout=60) as response:
+        return response.read()
+
+
+def _folder_archive(spec, out, hint: str) -> None:
+    """Write into ``out`` the tar of a repository folder (see FOLDER_ARCHIVES): list the folder
+    with GitHub's tree API, download each file from raw.githubusercontent.com."""
+    repo, commit, folder, subdirs, suffix = spec
+    listing = f"https://api.github.com/repos/{repo}/git/trees/{commit}?recursive=1"
+    try:
+        tree = json.loads(_get(listing, hint))["tree"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise DownloadError(f"fetch: unexpected answer from {listing} ({e}); {hint}") from e
+    top, start = folder.rsplit("/", 1)[-1], len(folder) + 1
+    files = [e["path"][start:] for e in tree if e.get("type") == "blob"
+             and e["path"].startswith(folder + "/") and e["path"].endswith(suffix)]
+    files = [f for f in files if f.count("/") == 1 and f.split("/")[0] in subdirs]
+    dirs = {top, *(f"{top}/{d}" for d in subdirs)}
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in tqdm(sorted(dirs | {f"{top}/{f}" for f in files}), desc=top, unit="file",
+                         file=sys.stderr):
+            info = tarfile.TarInfo(name)
+            info.mtime, info.uname, info.gname = _ARCHIVE_MTIME, "root", "root"
+            if name in dirs:
+                info.type, info.mode = tarfile.DIRTYPE, 0o775
+                tar.addfile(info)
+                continue
+            url = (f"https://raw.githubusercontent.com/{repo}/{commit}/"
+                   + urllib.parse.quote(folder + name[len(top):]))
+            data = _get(url, hint)
+            info.size, info.mode = len(data), 0o664
+            tar.addfile(info, io.BytesIO(data))
 
 
 def _as_float(a: np.ndarray, scale: float) -> np.ndarray:
@@ -281,3 +349,55 @@ def load_digits(flatten: bool = True):
     X = _as_float(digits.data, 16.0)
     X = X if flatten else X.reshape(-1, 8, 8, 1)
     return X, digits.target.astype(np.int64)
+
+
+def _read_jpgs(tar_path: Path, folders: tuple[str, ...], name: str):
+    """Decode the ``{label}_*.jpg`` members under ``folders`` of a tar, in sorted member order,
+    straight from the archive (nothing is extracted): uint8 (m, H, W, 3) images, int64 labels."""
+    from PIL import Image  # noqa: PLC0415 -- only needed here
+
+    images, labels = [], []
+    with tarfile.open(tar_path) as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".jpg")
+                          and m.name.split("/")[-2] in folders), key=lambda m: m.name)
+        for member in members:
+            base = member.name.rsplit("/", 1)[-1]
+            if not (base[0].isdigit() and base[1] == "_"):
+                raise ValueError(f"{name}: expected jpg names '{{label}}_IMG_{{id}}.jpg' in "
+                                 f"{tar_path}, got {member.name!r}")
+            with Image.open(io.BytesIO(tar.extractfile(member).read())) as image:
+                images.append(np.asarray(image.convert("RGB")))
+            labels.append(int(base[0]))
+    if not images or len({a.shape for a in images}) != 1:
+        raise ValueError(f"{name}: expected jpgs of one size under {folders} in {tar_path}, got "
+                         f"{len(images)} images of sizes {sorted({a.shape for a in images})}")
+    return np.stack(images), np.asarray(labels, np.int64)
+
+
+def load_signs(flatten: bool = False, normalize: bool = True):
+    """SIGNS hand signs of course 4 (0 to 5 fingers): ``((X_train, Y_train), (X_test, Y_test),
+    classes)``.
+
+    X is NHWC (m, 64, 64, 3), or (m, 12288) when ``flatten``; ``normalize`` divides by 255.
+    Y is (m,) int64 class indices (the number of fingers); ``classes`` is [0, 1, 2, 3, 4, 5].
+    Training: the course's 1080 training photos, decoded from the CS230 jpgs (train_signs +
+    val_signs; JPEG copies, so not bit-identical to the course's train_signs.h5). Test: the
+    course's own test_signs.h5, 120 images, 20 per class.
+    """
+    import h5py  # noqa: PLC0415 -- heavy import, only needed here
+
+    x_train, y_train = _read_jpgs(fetch("signs/signs_cs230_64x64_jpg.tar"),
+                                  ("train_signs", "val_signs"), "load_signs")
+    path = fetch("signs/test_signs.h5")
+    with h5py.File(path, "r") as f:
+        needed = {"test_set_x", "test_set_y", "list_classes"}
+        if not needed <= set(f.keys()):
+            raise ValueError(f"load_signs: {path} should hold datasets {sorted(needed)}, found "
+                             f"{sorted(f.keys())}")
+        x_test, y_test = np.asarray(f["test_set_x"]), np.asarray(f["test_set_y"])
+        classes = [int(c) for c in f["list_classes"]]
+    sets = []
+    for x, y in ((x_train, y_train), (x_test, y_test)):
+        X = _as_float(x, 255.0 if normalize else 1.0)
+        sets.append((X.reshape(len(X), -1) if flatten else X, y.reshape(-1).astype(np.int64)))
+    return sets[0], sets[1], classes

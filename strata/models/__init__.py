@@ -1,5 +1,40 @@
-"""Ready-made models. course: the networks of courses 1 and 2."""
+"""Ready-made models. course: the networks of courses 1 and 2. The classic and modern
+convolutional networks of course 4 week 2 (lenet, alexnet, vgg, resnet, inception), and the
+arithmetic of convolutions (output shapes, parameter and multiplication counts)."""
 
+from strata.models.alexnet import alexnet
+from strata.models.arithmetic import (
+    BottleneckCost,
+    ParameterCount,
+    bottleneck_cost,
+    conv_multiplications,
+    conv_output_shape,
+    conv_parameters,
+    count_parameters,
+)
 from strata.models.course import deep_network, logistic_regression, shallow_network
+from strata.models.inception import (
+    GoogLeNet,
+    googlenet,
+    inception_module,
+    naive_inception_module,
+)
+from strata.models.lenet import lenet5
+from strata.models.resnet import (
+    basic_block,
+    convolutional_block,
+    identity_block,
+    resnet34,
+    resnet50,
+)
+from strata.models.signs import signs_convnet
+from strata.models.vgg import vgg16
 
-__all__ = ["logistic_regression", "shallow_network", "deep_network"]
+__all__ = [
+    "logistic_regression", "shallow_network", "deep_network",
+    "signs_convnet", "lenet5", "alexnet", "vgg16",
+    "identity_block", "convolutional_block", "resnet50", "basic_block", "resnet34",
+    "inception_module", "naive_inception_module", "GoogLeNet", "googlenet",
+    "conv_output_shape", "conv_parameters", "conv_multiplications", "bottleneck_cost",
+    "BottleneckCost", "count_parameters", "ParameterCount",
+]
