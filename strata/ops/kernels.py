@@ -3,7 +3,11 @@
 NumPy has no fast scatter-add of overlapping windows (col2im) nor a windowed argmax; written as
 plain loops and compiled, they run 5-30x faster than the NumPy formulations (PERF_NOTES). The
 forward patch copy (im2col) stays in NumPy, whose strided copies are faster than a loop here.
-Every kernel loops over examples in parallel: two examples never write the same element.
+The kernels run on the calling thread (no numba thread pool): OpenBLAS keeps its worker
+threads spinning for a while after each GEMM, and a second pool competing with them for the
+cores made a LeNet-5 training step 2-4x slower on a 2-core machine. error_model="numpy"
+(division by zero gives inf, as in NumPy, instead of raising) lets LLVM vectorize the loops:
+Python's error model kept them scalar, 3-4x slower.
 Compiled once per dtype and cached on disk (the first call takes a second or two).
 """
 
@@ -13,12 +17,12 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def col2im(dcols, xp_shape, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     """The adjoint of im2col: add every patch row back into the padded input's shape."""
     N, Hp, Wp, C = xp_shape
     dxp = np.zeros((N, Hp, Wp, C), dcols.dtype)
-    for n in numba.prange(N):
+    for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
                 row = (n * Ho + h) * Wo + w
@@ -30,13 +34,13 @@ def col2im(dcols, xp_shape, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     return dxp
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     """Windowed maximum and the flat (row * Wp + col) position of the first maximum."""
     N, _, Wp, C = xp.shape
     out = np.empty((N, Ho, Wo, C), xp.dtype)
     arg = np.empty((N, Ho, Wo, C), np.int64)
-    for n in numba.prange(N):
+    for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
                 for c in range(C):
@@ -51,13 +55,13 @@ def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     return out, arg
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def max_pool_backward(g, arg, xp_shape):  # pragma: no cover - compiled
     """Route each output gradient to the input element that was the window's maximum."""
     N, Hp, Wp, C = xp_shape
     dxp = np.zeros((N, Hp * Wp, C), g.dtype)
     Ho, Wo = g.shape[1], g.shape[2]
-    for n in numba.prange(N):
+    for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
                 for c in range(C):
@@ -65,12 +69,12 @@ def max_pool_backward(g, arg, xp_shape):  # pragma: no cover - compiled
     return dxp.reshape((N, Hp, Wp, C))
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def avg_pool(xp, count, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     """Windowed sum divided by ``count[h, w]``, the number of real (unpadded) inputs."""
     N, _, _, C = xp.shape
     out = np.zeros((N, Ho, Wo, C), xp.dtype)
-    for n in numba.prange(N):
+    for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
                 for i in range(fh):
@@ -80,13 +84,13 @@ def avg_pool(xp, count, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def avg_pool_backward(g, count, xp_shape, fh, fw, s):  # pragma: no cover - compiled
     """Spread each output gradient evenly over the real inputs of its window."""
     N, Hp, Wp, C = xp_shape
     Ho, Wo = g.shape[1], g.shape[2]
     dxp = np.zeros((N, Hp, Wp, C), g.dtype)
-    for n in numba.prange(N):
+    for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
                 share = g[n, h, w, :] / count[h, w]
@@ -96,36 +100,34 @@ def avg_pool_backward(g, count, xp_shape, fh, fw, s):  # pragma: no cover - comp
     return dxp
 
 
-@numba.njit(cache=True, parallel=True)
-def _column_sums(x2, shift, T):  # pragma: no cover - compiled
-    """Per column: sum of (x - shift) and of its square, in float64, over T row chunks."""
+@numba.njit(cache=True, error_model="numpy")
+def _column_sums(x2, shift):  # pragma: no cover - compiled
+    """Per column: sum of (x - shift) and of its square, accumulated in float64."""
     M, C = x2.shape
-    chunk = (M + T - 1) // T
-    part = np.zeros((T, 2, C))
-    for t in numba.prange(T):
-        for r in range(t * chunk, min(M, (t + 1) * chunk)):
-            for c in range(C):
-                d = x2[r, c] - shift[c]
-                part[t, 0, c] += d
-                part[t, 1, c] += d * d
-    return part.sum(axis=0)
+    sums = np.zeros((2, C))
+    for r in range(M):
+        for c in range(C):
+            d = x2[r, c] - shift[c]
+            sums[0, c] += d
+            sums[1, c] += d * d
+    return sums
 
 
 def column_moments(x2):
     """Mean and population variance of each column (shifted by the first row, for accuracy)."""
     M = x2.shape[0]
     shift = x2[0].astype(np.float64)
-    sums = _column_sums(x2, shift, numba.get_num_threads())
+    sums = _column_sums(x2, shift)
     mean_shifted = sums[0] / M
     return shift + mean_shifted, np.maximum(sums[1] / M - mean_shifted * mean_shifted, 0.0)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy")
 def normalize(x2, mean, inv_std, gamma, beta):  # pragma: no cover - compiled
     """x_hat = (x - mean) * inv_std and gamma * x_hat + beta, in one pass."""
     M, C = x2.shape
     x_hat, out = np.empty_like(x2), np.empty_like(x2)
-    for r in numba.prange(M):
+    for r in range(M):
         for c in range(C):
             v = (x2[r, c] - mean[c]) * inv_std[c]
             x_hat[r, c] = v
@@ -133,26 +135,19 @@ def normalize(x2, mean, inv_std, gamma, beta):  # pragma: no cover - compiled
     return out, x_hat
 
 
-def normalize_backward(g2, x_hat, scale, training: bool):
+@numba.njit(cache=True, error_model="numpy")
+def normalize_backward(g2, x_hat, scale, training):  # pragma: no cover - compiled
     """dgamma = sum g * x_hat, dbeta = sum g, and dx (through the batch statistics when
     training: scale / M * (M g - dbeta - x_hat dgamma); else g * scale), scale = gamma/sigma."""
-    return _normalize_backward(g2, x_hat, scale, training, numba.get_num_threads())
-
-
-@numba.njit(cache=True, parallel=True)
-def _normalize_backward(g2, x_hat, scale, training, T):  # pragma: no cover - compiled
     M, C = g2.shape
-    chunk = (M + T - 1) // T
-    part = np.zeros((T, 2, C))
-    for t in numba.prange(T):
-        for r in range(t * chunk, min(M, (t + 1) * chunk)):
-            for c in range(C):
-                part[t, 0, c] += g2[r, c] * x_hat[r, c]
-                part[t, 1, c] += g2[r, c]
-    sums = part.sum(axis=0)
+    sums = np.zeros((2, C))
+    for r in range(M):
+        for c in range(C):
+            sums[0, c] += g2[r, c] * x_hat[r, c]
+            sums[1, c] += g2[r, c]
     dgamma, dbeta = sums[0], sums[1]
     dx = np.empty_like(g2)
-    for r in numba.prange(M):
+    for r in range(M):
         for c in range(C):
             if training:
                 dx[r, c] = scale[c] / M * (M * g2[r, c] - dbeta[c] - x_hat[r, c] * dgamma[c])

@@ -26,9 +26,9 @@ def fusable(*arrays) -> bool:
 
 if numba is not None:
 
-    @numba.njit(cache=True, parallel=True, fastmath=False)
+    @numba.njit(cache=True, error_model="numpy")  # serial: see strata/ops/kernels.py
     def _adam(w, g, v, s, beta1, beta2, step, eps):  # pragma: no cover - compiled
-        for i in numba.prange(w.size):
+        for i in range(w.size):
             gi = g[i]
             vi = beta1 * v[i] + (1.0 - beta1) * gi
             si = beta2 * s[i] + (1.0 - beta2) * gi * gi
