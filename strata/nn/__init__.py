@@ -23,6 +23,7 @@ from strata.nn.layers import (
 from strata.nn.module import Module
 from strata.nn.sequential import Sequential
 from strata.nn.training import Model
+from strata.nn.transfer import freeze, precompute_features, replace_head
 
 #: Layer class names -> classes, for rebuilding saved models.
 LAYERS = {cls.__name__: cls for cls in (
@@ -35,5 +36,6 @@ __all__ = [
     "Dense", "Activation", "Flatten", "Dropout", "BatchNorm",
     "Conv2D", "MaxPool2D", "AvgPool2D", "ZeroPadding2D", "GlobalAveragePooling2D",
     "Add", "Concatenate", "Residual", "Parallel",
+    "freeze", "replace_head", "precompute_features",
     "get_activation", "get_initializer", "zeros", "RandomNormal", "xavier", "glorot", "he",
 ]

@@ -102,9 +102,12 @@ class Conv2D(Function):
         xp = _pad(x, pads)
         self.cols = im2col(xp, fh, fw, stride, out_hw)
         self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
-        out = self.cols @ W.reshape(-1, n_c)
-        if b is not None:
-            out += b
+        W2 = W.reshape(-1, n_c)
+        bias = np.zeros_like(W, shape=n_c) if b is None else b
+        if self.cols.flags.c_contiguous:
+            out = kernels.add_bias(self.cols @ W2, bias)
+        else:  # the transposed layout: one GEMM (n_C, M), then NHWC and the bias in one pass
+            out = kernels.transpose_add_bias(W2.T @ self.cols.T, bias)
         return out.reshape(x.shape[0], *out_hw, n_c)
 
     def backward(self, g):

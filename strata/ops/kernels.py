@@ -35,6 +35,27 @@ def col2im(dcols, xp_shape, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, error_model="numpy")
+def add_bias(out, b):  # pragma: no cover - compiled
+    """out[m, k] += b[k] in place, returning out (NumPy's broadcast add is slow on narrow rows)."""
+    M, K = out.shape
+    for m in range(M):
+        for k in range(K):
+            out[m, k] += b[k]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
+def transpose_add_bias(out_t, b):  # pragma: no cover - compiled
+    """The (M, K) array out[m, k] = out_t[k, m] + b[k], read from a (K, M) GEMM result."""
+    K, M = out_t.shape
+    out = np.empty((M, K), out_t.dtype)
+    for m in range(M):
+        for k in range(K):
+            out[m, k] = out_t[k, m] + b[k]
+    return out
+
+
+@numba.njit(cache=True, error_model="numpy")
 def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     """Windowed maximum and the flat (row * Wp + col) position of the first maximum."""
     N, _, Wp, C = xp.shape
