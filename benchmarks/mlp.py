@@ -1,23 +1,21 @@
 """Training speed: a 784-512-256-10 ReLU MLP, softmax cross-entropy, Adam, batch 128, float32.
 One training step (zero_grad, forward, loss, backward, Adam update) with strata.nn and with
-PyTorch CPU, timed side by side in one process.
+PyTorch CPU, timed side by side in one run (benchmarks/sidebyside.py).
 
 Target: strata's step time / PyTorch's <= 1.0. Run: ``python benchmarks/mlp.py``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-
 import numpy as np
-from engine_overhead import interleaved_ms
+from sidebyside import run
 
 import strata
 import strata.nn as nn
 from strata.optim import Adam
 
 SIZES = (784, 512, 256, 10)
+BATCH = 128
 
 
 def strata_model(seed: int = 0):
@@ -41,48 +39,33 @@ def torch_model(torch, model):
     return net, torch.optim.Adam(net.parameters(), lr=1e-3)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--inner", type=int, default=10)
-    args = parser.parse_args()
+def data():
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((args.batch, SIZES[0])).astype(np.float32)
-    labels = rng.integers(0, SIZES[-1], args.batch)
+    return (rng.standard_normal((BATCH, SIZES[0])).astype(np.float32),
+            rng.integers(0, SIZES[-1], BATCH))
 
-    model, opt = strata_model()
 
-    def strata_step():
+def make_strata_step():
+    (model, opt), (X, labels) = strata_model(), data()
+
+    def step():
         opt.zero_grad()
         strata.softmax_cross_entropy(model(X), labels).backward()
         opt.step()
+    return step
 
-    timings = interleaved_ms({"strata": strata_step}, args.rounds, args.inner)
-    try:  # imported after strata's run: its OpenMP threads spin and slow what runs next
-        import torch
-    except ImportError:
-        print("torch not installed: PyTorch column skipped (pip install torch==2.13.0)")
-        torch = None
-    if torch is not None:
-        torch.set_num_threads(os.cpu_count() or 1)
-        net, t_opt = torch_model(torch, strata_model()[0])
-        tX, t_labels = torch.from_numpy(X), torch.from_numpy(labels)
 
-        def torch_step():
-            t_opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(tX), t_labels).backward()
-            t_opt.step()
+def make_torch_step(torch):
+    net, opt = torch_model(torch, strata_model()[0])
+    X, labels = (torch.from_numpy(a) for a in data())
 
-        timings.update(interleaved_ms({"pytorch": torch_step}, args.rounds, args.inner))
-    print(f"MLP {'-'.join(map(str, SIZES))} + Adam, batch {args.batch}, float32, full training "
-          f"step (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
-          f"{os.cpu_count()} cores)")
-    for name, ms in timings.items():
-        print(f"  {name:<8} {ms:7.3f} ms/step")
-    if "pytorch" in timings:
-        print(f"strata / PyTorch: {timings['strata'] / timings['pytorch']:.3f} (target <= 1.0)")
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(X), labels).backward()
+        opt.step()
+    return step
 
 
 if __name__ == "__main__":
-    main()
+    run(__file__, f"MLP {'-'.join(map(str, SIZES))} + Adam, batch {BATCH}, float32, full "
+        "training step", 1.0, make_strata_step, make_torch_step)
