@@ -20,7 +20,7 @@ IMAGE_DATASETS = ("digits", "catvnoncat", "mnist", "signs")
 #: Image datasets whose labels survive a left-right mirror (hands and cats do; digits do not).
 MIRROR_SAFE = ("catvnoncat", "signs")
 #: "mlp": the L-layer network of --hidden; the others are ConvNets of strata.models.
-ARCHS = ("mlp", "convnet", "lenet5", "resnet50")
+ARCHS = ("mlp", "convnet", "small_convnet", "lenet5", "resnet50")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class RunConfig:
     hidden: list = field(default_factory=lambda: [64, 32])
     optimizer: str = "adam"
     lr: float = 0.003
+    lr_decay: float = 1.0  # lr = lr * lr_decay ** epoch (1: constant)
     epochs: int = 40
     batch_size: int = 64
     l2: float = 0.0
@@ -40,6 +41,8 @@ class RunConfig:
     seed: int = 0
 
     def __post_init__(self):
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
         if self.arch not in ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; expected one of {', '.join(ARCHS)}")
         if self.arch != "mlp" and self.dataset not in IMAGE_DATASETS:
@@ -94,8 +97,8 @@ def build_model(config: RunConfig, n_classes: int, input_shape=None) -> nn.Seque
 def _zoo_model(arch: str, n_classes: int, input_shape: tuple) -> nn.Sequential:
     from strata import models
 
-    make = {"convnet": models.signs_convnet, "lenet5": models.lenet5,
-            "resnet50": models.resnet50}[arch]
+    make = {"convnet": models.signs_convnet, "small_convnet": models.small_convnet,
+            "lenet5": models.lenet5, "resnet50": models.resnet50}[arch]
     classes = 1 if n_classes == 2 else n_classes
     model = (make(classes=classes, input_shape=input_shape) if arch != "lenet5" else
              make("modern", input_shape=input_shape, classes=classes))
@@ -112,6 +115,16 @@ def _augmentation(config: RunConfig, image_hw):
 
     crop = RandomCrop(tuple(image_hw), padding=max(1, round(image_hw[0] / 16)))
     return Compose([RandomFlip(), crop] if config.dataset in MIRROR_SAFE else [crop])
+
+
+def _callbacks(config: RunConfig, out: Path) -> list:
+    callbacks = [nn.CSVLogger(out / "history.csv")]
+    if config.lr_decay < 1:
+        from strata.optim.schedules import ExponentialDecay
+
+        schedule = ExponentialDecay(config.lr, config.lr_decay)
+        callbacks.append(nn.LearningRateScheduler(schedule))
+    return callbacks
 
 
 def _loss_name(n_classes: int) -> str:
@@ -148,7 +161,7 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
                          transform=_augmentation(config, train_set[0].shape[1:3])), None)
     history = model.fit(*data, epochs=config.epochs, batch_size=config.batch_size,
                         validation_data=dev_set, verbose=verbose,
-                        callbacks=[nn.CSVLogger(out / "history.csv")])
+                        callbacks=_callbacks(config, out))
     results = {name: model.evaluate(*part) for name, part in
                (("train", train_set), ("dev", dev_set), ("test", test_set))}
     strata.save_model(model, out / "model.safetensors")
@@ -176,7 +189,9 @@ def report(config: RunConfig, model, results: dict, sizes: list,
     lines = [f"# strata run: {config.dataset}", "",
              f"- examples: train {sizes[0]}{augment}, dev {sizes[1]}, test {sizes[2]}",
              f"- model ({config.arch}): {' -> '.join(layers)}",
-             f"- optimizer {config.optimizer}, lr {config.lr}, epochs {config.epochs}, "
+             f"- optimizer {config.optimizer}, lr {config.lr}"
+             f"{f' x {config.lr_decay}^epoch' if config.lr_decay < 1 else ''}, "
+             f"epochs {config.epochs}, "
              f"batch {config.batch_size}, l2 {config.l2}, keep_prob {config.keep_prob}", "",
              "| set | loss | " + " | ".join(k for k in results["train"] if k != "loss") + " |",
              "|---|---|" + "---|" * (len(results["train"]) - 1)]

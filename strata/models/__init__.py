@@ -27,12 +27,12 @@ from strata.models.resnet import (
     resnet34,
     resnet50,
 )
-from strata.models.signs import signs_convnet
+from strata.models.signs import signs_convnet, small_convnet
 from strata.models.vgg import vgg16
 
 __all__ = [
     "logistic_regression", "shallow_network", "deep_network",
-    "signs_convnet", "lenet5", "alexnet", "vgg16",
+    "signs_convnet", "small_convnet", "lenet5", "alexnet", "vgg16",
     "identity_block", "convolutional_block", "resnet50", "basic_block", "resnet34",
     "inception_module", "naive_inception_module", "GoogLeNet", "googlenet",
     "conv_output_shape", "conv_parameters", "conv_multiplications", "bottleneck_cost",
