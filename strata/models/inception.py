@@ -20,6 +20,7 @@ from strata.nn import (
     Parallel,
     Sequential,
 )
+from strata.nn.sequential import print_summary
 
 
 def _conv(filters: int, f: int, s: int = 1) -> Conv2D:
@@ -184,12 +185,7 @@ class GoogLeNet(Model):
         self.train(was_training)
         tensors = [t for _, t in self._named_tensors()]
         total, trainable = sum(t.size for t in tensors), sum(t.size for t in self.parameters())
-        line = "-" * 64
-        print_fn(f"{'Layer':<28}{'Output shape':<22}{'Param #':>14}\n{line}")
-        for name, out_shape, count in rows:
-            print_fn(f"{name:<28}{out_shape:<22}{count:>14,}")
-        print_fn(f"{line}\nTotal params: {total:,}\nTrainable params: {trainable:,}\n"
-                 f"Non-trainable params: {total - trainable:,}")
+        print_summary(rows, total, trainable, print_fn)
         return total
 
 

@@ -106,10 +106,15 @@ class Sequential(Model):
                 rows.append((f"{i}: {type(layer).__name__}", str((None, *x.shape[1:])),
                              n_train + n_frozen))
         self.train(was_training)
-        line = "-" * 64
-        print_fn(f"{'Layer':<28}{'Output shape':<22}{'Param #':>14}\n{line}")
-        for name, out_shape, count in rows:
-            print_fn(f"{name:<28}{out_shape:<22}{count:>14,}")
-        print_fn(f"{line}\nTotal params: {trainable + frozen:,}\nTrainable params: "
-                 f"{trainable:,}\nNon-trainable params: {frozen:,}")
+        print_summary(rows, trainable + frozen, trainable, print_fn)
         return trainable + frozen
+
+
+def print_summary(rows, total: int, trainable: int, print_fn=print) -> None:
+    """The summary table: (layer name, output shape, parameter count) rows, then the totals."""
+    line = "-" * 64
+    print_fn(f"{'Layer':<28}{'Output shape':<22}{'Param #':>14}\n{line}")
+    for name, out_shape, count in rows:
+        print_fn(f"{name:<28}{out_shape:<22}{count:>14,}")
+    print_fn(f"{line}\nTotal params: {total:,}\nTrainable params: {trainable:,}\n"
+             f"Non-trainable params: {total - trainable:,}")
