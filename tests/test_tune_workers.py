@@ -103,3 +103,22 @@ def test_postgresql_search_survives_a_killed_worker(tmp_path):
                         "started a PostgreSQL server and exported its URL")
         pytest.skip("no PostgreSQL server: set STRATA_TEST_POSTGRES_URL (CI starts one)")
     _check_kept_and_counted_once(*_kill_one_mid_trial(tmp_path, url))
+
+
+def test_ray_local_cluster_completes_the_search(tmp_path):
+    pytest.importorskip("ray.tune", reason="ray[tune] is not installed")
+    from optuna.trial import TrialState
+
+    from strata.tune.search import search
+
+    space = Space.from_dict({"lr": {"log": [1e-3, 1.0]}, "beta1": {"one_minus_log": [0.9, 0.999]},
+                             "batch_size": {"pow2": [16, 64]}})
+    config = SearchConfig(space=space, name="ray", trials=4, rounds=1, pruner="none",
+                          fixed={"dataset": "moons", "epochs": 4, "hidden": [8]})
+    result = search(config, tmp_path, workers=2, engine="ray", progress=False)
+    trials = result["study"].get_trials()  # Ray's results, kept in the study's SQLite file
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert all(t.user_attrs["engine"] == "ray" and 0.3 < t.value <= 1 for t in trials)
+    assert len({t.params["lr"] for t in trials}) == 4
+    assert all(t.params["log2(batch_size)"] in (4, 5, 6) for t in trials)
+    assert (tmp_path / "results.csv").read_text().count("\n") == 5

@@ -24,3 +24,42 @@ def sleepy(params: dict, report=None) -> float:
 
 
 sleepy.hyperparameters = ("lr", "beta")
+
+
+_MOONS = {}
+
+
+def _moons():
+    if not _MOONS:
+        import strata
+        from strata.data import moons, train_dev_test_split
+
+        strata.seed(0)
+        X, Y = moons(m=400, noise=0.25)
+        _MOONS["sets"] = train_dev_test_split(X, Y)[:2]
+    return _MOONS["sets"]
+
+
+def moons_net(params: dict, report=None) -> float:
+    """Minus the dev cross-entropy of a 2-16-1 network on moons after a short training: Adam
+    with mini-batches (lr, beta1), or full-batch momentum when ``beta`` is given."""
+    import strata
+    from strata import nn
+
+    train, dev = _moons()
+    strata.seed(1)
+    model = nn.Sequential([nn.Dense(16, "relu", kernel_initializer="he"),
+                           nn.Dense(1, "sigmoid")])
+    if "beta" in params:
+        model.compile(optimizer="momentum", lr=params["lr"], beta=params["beta"],
+                      loss="binary_crossentropy")
+        fit = {"epochs": 30, "batch_size": None}
+    else:
+        model.compile(optimizer="adam", lr=params["lr"], beta1=params.get("beta1", 0.9),
+                      loss="binary_crossentropy")
+        fit = {"epochs": 8, "batch_size": 32}
+    model.fit(*train, verbose=0, **fit)
+    return -model.evaluate(*dev)["loss"]
+
+
+moons_net.hyperparameters = ("lr", "beta", "beta1")

@@ -148,7 +148,7 @@ class Diagnosis:
         lines = ["| error | value | gap above the previous | size |", "|---|---|---|---|"]
         for label, value, gap, size in self._rows():
             shown = "" if size is None else f"{size:.2%}"
-            lines.append(f"| {label} | {value:.2%} | {gap} | {shown} |")
+            lines.append(f"| {label} error | {value:.2%} | {gap} | {shown} |")
         lines += ["", self._verdict(), "", *[f"- {a}" for a in self.actions]]
         if self.notes():
             lines += ["", *[f"Note: {n}." for n in self.notes()]]
