@@ -190,3 +190,10 @@ def test_panda_babysits_one_model_across_sessions(tmp_path):
     assert [e for e, _ in third.history()] == [1, 2, 3, 4]
     with pytest.raises(ValueError, match="cannot change on a trained model"):
         third.train(1, hidden=[16])
+
+
+def test_a_search_whose_trials_all_diverge_stops_with_an_error():
+    config = SearchConfig(space=Space.from_dict({"lr": {"log": [1e-4, 1.0]}}), name="div",
+                          trials=3, objective="tune_objectives:diverging", pruner="none")
+    with pytest.raises(RuntimeError, match="11 trials failed .* for 0 finished"):
+        run_worker(config, "memory")

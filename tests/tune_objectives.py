@@ -63,3 +63,11 @@ def moons_net(params: dict, report=None) -> float:
 
 
 moons_net.hyperparameters = ("lr", "beta", "beta1")
+
+
+def diverging(params: dict, report=None) -> float:
+    """Every trial diverges, as training does with a far too large learning rate."""
+    raise FloatingPointError("fit: the cost became nan at iteration 3; lower the learning rate")
+
+
+diverging.hyperparameters = ("lr",)

@@ -134,6 +134,10 @@ def run_worker(config: SearchConfig, url, worker: int = 0, on_trial=None) -> opt
         finished, running = counts(study)
         if finished >= config.trials:
             return study
+        failed = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        if failed > max(10, 2 * config.trials):
+            raise RuntimeError(f"search {config.name}: {failed} trials failed (diverged or "
+                               f"killed) for {finished} finished; check the space's ranges")
         if finished + running >= config.trials:  # the rest are running: finish or go stale
             time.sleep(min(1.0, config.heartbeat))
             continue
