@@ -120,12 +120,22 @@ def test_bad_search_files_name_the_line(tmp_path, bad, line, message):
     assert f"line {line}" in str(error.value) and message in str(error.value)
 
 
-def test_the_example_search_file_loads():
+def test_the_example_search_file_runs(tmp_path):
     from pathlib import Path
 
-    config = load_search(Path(__file__).parent.parent / "examples" / "tune_digits.toml")
+    example = Path(__file__).parent.parent / "examples" / "tune_digits.toml"
+    config = load_search(example)
     assert config.space.names == ["lr", "beta1", "layers", "units", "batch_size", "keep_prob"]
     assert config.rounds == 2 and config.fixed["dataset"] == "digits"
+    from strata.tune import search
+
+    short = load_search(example, trials=2, rounds=1)
+    short.fixed["epochs"] = 2  # the file's 12 epochs take a few seconds per trial
+    result = search(short, tmp_path, progress=False)
+    rows = list(csv.DictReader(result["results"].open()))
+    assert [r["state"] for r in rows] == ["COMPLETE", "COMPLETE"]
+    assert all(0 <= float(r["value"]) <= 1 and 0.8 <= float(r["beta1"]) <= 0.99 for r in rows)
+    assert len(result["plots"]) == 6 and "beta1" in result["text"]
 
 
 def test_search_finds_the_learning_rate_of_a_dense_sweep(tmp_path):

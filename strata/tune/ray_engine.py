@@ -11,6 +11,7 @@ workers.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import optuna
@@ -58,7 +59,8 @@ def _record(study, space: Space, result, round_: int):
     trial = create_trial(state=TrialState.FAIL if failed else TrialState.COMPLETE,
                          value=None if failed else score, params=raw,
                          distributions=space.optuna_distributions(),
-                         user_attrs={"round": round_, "engine": "ray"})
+                         user_attrs={"round": round_, "engine": "ray",
+                                     "seconds": (result.metrics or {}).get("time_total_s")})
     study.add_trial(trial)
     return trial
 
@@ -67,6 +69,8 @@ def ray_search(config: SearchConfig, url, num_cpus: int = 2, address: str | None
                on_trial=None, storage_path=None) -> optuna.Study:
     """Run the search's remaining trials on Ray (a local cluster of ``num_cpus`` unless
     ``address`` names a running one); returns the Optuna study holding every trial."""
+    # Ray Tune's verbose=0 still prints a box per run with its newer console output.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import ray
 
     study = open_study(config, url)

@@ -17,8 +17,9 @@ def trials_table(study, space: Space) -> list:
     """One dict per trial: number, state, value, round, seconds and the hyperparameters."""
     rows = []
     for t in study.get_trials(deepcopy=False):
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else None
+        seconds = t.user_attrs.get("seconds")  # set where the trial ran elsewhere (Ray)
+        if seconds is None and t.datetime_complete and t.datetime_start:
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
         rows.append({"number": t.number, "state": t.state.name, "value": t.value,
                      "round": t.user_attrs.get("round", ""), "seconds": seconds,
                      **space.decode(t.params)})
