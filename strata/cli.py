@@ -1,6 +1,7 @@
 """The ``strata`` command: ``strata train`` (the default) trains a network and writes a run
-folder; ``evaluate`` and ``predict`` use a saved run; ``demo`` gradient-checks and trains a
-small network written directly with the engine."""
+folder; ``evaluate`` and ``predict`` use a saved run; ``diagnose``, ``errors``, ``tune`` and
+``babysit`` are the ML-strategy and tuning tools (strata/commands.py); ``demo`` gradient-checks
+and trains a small network written directly with the engine."""
 
 from __future__ import annotations
 
@@ -100,10 +101,11 @@ def run_train(args) -> int:
                             optimizer=args.optimizer, lr=args.lr, lr_decay=args.lr_decay,
                             epochs=args.epochs,
                             batch_size=args.batch_size, l2=args.l2, keep_prob=args.keep_prob,
-                            augment=args.augment, seed=args.seed)
+                            augment=args.augment, seed=args.seed, human_error=args.human_error)
     results = runs.train(config, args.out, verbose=0 if args.quiet else 1)
     for name, values in results.items():
         print(f"{name:<6}" + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    print(f"\n{runs.diagnosis(results, config.human_error)}\n")
     print(f"Run written to {args.out}/ (model.safetensors, config.json, history.csv, "
           f"learning_curves.png, report.md)")
     return 0
@@ -210,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(m, 64, 64, 3), float in [0, 1] or uint8; or a .csv file, one "
                          "(flattened) example per row")
     predict.set_defaults(handler=run_predict)
+    from strata.commands import _fraction, add_commands
+
+    train.add_argument("--human-error", type=_fraction, default=None,
+                       help="human-level error (proxy for Bayes), e.g. 0.01, for the report's "
+                            "diagnosis")
+    add_commands(sub, _positive)
     demo = sub.add_parser("demo", help="gradient-check and train a small engine-built network")
     demo.add_argument("--iterations", type=_positive(int), default=10000)
     demo.add_argument("--lr", type=_positive(float), default=1.2, help="learning rate alpha")

@@ -31,6 +31,13 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file renamed over it (never half-written)."""
+    path = Path(path)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path
+
+
 def save_model(model, path) -> Path:
     """Write ``model`` (weights, running averages and architecture) to ``path`` (.safetensors)."""
     from strata.nn.module import Module

@@ -18,9 +18,10 @@ def _pyplot():
 
 
 def _save(fig, path) -> Path:
+    from strata.io import _atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     _pyplot().close(fig)
     return path
 
@@ -75,4 +76,40 @@ def plot_decision_boundary(predict, X, Y, path, resolution: int = 300) -> Path:
     ax.scatter(X[:, 0], X[:, 1], c=Y, cmap=plt.cm.Spectral, s=12, edgecolors="k")
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
+    return _save(fig, path)
+
+
+def _as_images(X) -> np.ndarray:
+    """(m, n_H, n_W) or (m, n_H, n_W, n_C) images; square rows of pixels are unflattened."""
+    X = np.asarray(X)
+    if X.ndim == 2:
+        side = int(round(np.sqrt(X.shape[1])))
+        if side * side != X.shape[1]:
+            raise ValueError(f"plot_image_grid: rows of {X.shape[1]} values are not square "
+                             f"images; pass X as (m, n_H, n_W[, n_C])")
+        X = X.reshape(len(X), side, side)
+    if X.ndim == 4 and X.shape[-1] == 1:
+        X = X[..., 0]
+    if X.ndim not in (3, 4) or (X.ndim == 4 and X.shape[-1] not in (3, 4)):
+        raise ValueError(f"plot_image_grid: expected images (m, n_H, n_W), (m, n_H, n_W, 1) or "
+                         f"(m, n_H, n_W, 3), got shape {X.shape}")
+    return X
+
+
+def plot_image_grid(images, titles, path, cols: int = 8) -> Path:
+    """A grid of images (gray or RGB), each with its title; for looking at examples."""
+    plt = _pyplot()
+    images = _as_images(images)
+    if len(titles) != len(images) or len(images) == 0:
+        raise ValueError(f"plot_image_grid: expected one title per image and at least one "
+                         f"image, got {len(images)} images and {len(titles)} titles")
+    cols = min(cols, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, title in zip(axes.ravel(), images, titles):
+        lo, hi = float(image.min()), float(image.max())
+        ax.imshow((image - lo) / (hi - lo or 1.0), cmap="gray" if image.ndim == 2 else None)
+        ax.set_title(title, fontsize=7)
     return _save(fig, path)

@@ -39,6 +39,7 @@ class RunConfig:
     keep_prob: float = 1.0
     augment: bool = False
     seed: int = 0
+    human_error: float | None = None  # human-level error (proxy for Bayes) for the diagnosis
 
     def __post_init__(self):
         if not 0 < self.lr_decay <= 1:
@@ -181,7 +182,8 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
 
 def report(config: RunConfig, model, results: dict, sizes: list,
            decision_boundary: bool = False) -> str:
-    """A short Markdown report: data, model, metrics, the bias/variance reading, the plots."""
+    """A short Markdown report: data, model, metrics, the diagnosis (avoidable bias, variance,
+    overfitting to the dev set, next actions), the plots."""
     layers = [type(layer).__name__ if "\n" in repr(layer) else repr(layer)
               for layer in model.layers]
     flips = ", flips" if config.dataset in MIRROR_SAFE else ""
@@ -198,15 +200,21 @@ def report(config: RunConfig, model, results: dict, sizes: list,
     for name, values in results.items():
         lines.append(f"| {name} | {values['loss']:.4f} | " + " | ".join(
             f"{v:.4f}" for k, v in values.items() if k != "loss") + " |")
-    train_err = 1 - results["train"]["accuracy"]
-    dev_err = 1 - results["dev"]["accuracy"]
-    focus = "variance (dev error well above train)" if dev_err - train_err > max(
-        train_err, 0.01) else "bias (train error is the larger gap)"
-    lines += ["", f"Train error {train_err:.2%}, dev error {dev_err:.2%}: look at {focus}.",
+    lines += ["", "## Diagnosis", "", diagnosis(results, config.human_error).to_markdown(),
               "", "![learning curves](learning_curves.png)", ""]
     if decision_boundary:
         lines += ["![decision boundary](decision_boundary.png)", ""]
     return "\n".join(lines)
+
+
+def diagnosis(results: dict, human_error=None):
+    """The course's reading of a run's errors (1 - accuracy on train, dev and test). A run has
+    no training-dev set, so variance and data mismatch are not told apart (the reading says so)."""
+    from strata.strategy import diagnose
+
+    errors = {name: 1 - results[name]["accuracy"] for name in ("train", "dev", "test")
+              if name in results}
+    return diagnose(human=human_error, **errors)
 
 
 def load_run(run_dir):
