@@ -1,7 +1,7 @@
 """strata: deep learning from first principles on NumPy, in the Deep Learning Specialization's
 notation. This file is the public table of contents."""
 
-from strata import data, losses, metrics, models, nn, optim
+from strata import data, losses, metrics, models, nn, optim, text
 from strata.autograd import ShapeError, is_grad_enabled, no_grad
 from strata.backend import default_dtype, get_default_dtype, rng, seed, set_default_dtype
 from strata.gradcheck import (
@@ -72,7 +72,7 @@ from strata.tensor import Tensor, tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "nn", "data", "optim", "losses", "metrics", "models", "save_model", "load_model",
+    "nn", "data", "optim", "losses", "metrics", "models", "text", "save_model", "load_model",
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "maximum", "minimum",
     "where", "clip", "astype", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
     "softmax_cross_entropy", "dropout", "batch_norm", "conv2d", "max_pool2d", "avg_pool2d",

@@ -1,6 +1,7 @@
 """The ``strata`` command: ``strata train`` (the default) trains a network and writes a run
-folder; ``evaluate`` and ``predict`` use a saved run; ``demo`` gradient-checks and trains a
-small network written directly with the engine."""
+folder; ``evaluate`` and ``predict`` use a saved run; ``lm`` trains, samples and scores
+language models; ``demo`` gradient-checks and trains a small network written directly with
+the engine."""
 
 from __future__ import annotations
 
@@ -212,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--print-every", type=_positive(int), default=1000)
     demo.add_argument("--seed", type=int, default=2)
     demo.set_defaults(handler=run_demo)
+    from strata.text.cli import add_lm_parser
+
+    add_lm_parser(sub)
     return parser
 
 
@@ -225,7 +229,8 @@ def main(argv=None) -> int:
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError, OSError) as e:
-        print(f"strata {args.command}: error: {e}", file=sys.stderr)
+        command = args.command + (f" {args.lm_command}" if args.command == "lm" else "")
+        print(f"strata {command}: error: {e}", file=sys.stderr)
         return 2
 
 

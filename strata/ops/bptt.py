@@ -32,8 +32,10 @@ class _Recurrence(Function):
         self.m, self.T, self.n, self.reverse, self.dtype = m, T, n, reverse, x.dtype
         X = x.transpose(1, 0, 2)  # time-major: each step is a contiguous (m, n_x) matrix
         self.X = np.ascontiguousarray(X[::-1] if reverse else X).reshape(T * m, n_x)
-        keep = None if mask is None else np.ascontiguousarray((mask != 0).T)
-        self.keep = None if keep is None else (keep[::-1] if reverse else keep)
+        keep = None if mask is None else (mask != 0).T
+        # Contiguous, also when reversed: one compiled signature per kernel and dtype.
+        self.keep = None if keep is None else np.ascontiguousarray(keep[::-1] if reverse
+                                                                   else keep)
 
     def _keep(self, t):
         return _NO_MASK if self.keep is None else self.keep[t]
