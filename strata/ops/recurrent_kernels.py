@@ -19,7 +19,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-_NJIT = {"cache": True, "error_model": "numpy"}
+_NJIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 
 def tanh(x):
@@ -47,7 +47,7 @@ def _rational_tanh32(x):  # pragma: no cover - compiled
     return x * p / q
 
 
-@overload(tanh, jit_options={"error_model": "numpy"})
+@overload(tanh, jit_options={"error_model": "numpy", "fastmath": {"contract"}})
 def _tanh_impl(x):
     if x == types.float32:
         return _rational_tanh32
