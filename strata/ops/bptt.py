@@ -46,8 +46,9 @@ class _Recurrence(Function):
         return H
 
     def _out(self, H):
-        """States (T, m, n) in processing order -> (m, T, n) aligned with the inputs."""
-        return np.ascontiguousarray((H[::-1] if self.reverse else H).transpose(1, 0, 2))
+        """States (T, m, n) in processing order -> (m, T, n) aligned with the inputs: a view,
+        so that a recurrent layer stacked on this one gets its time-major input for free."""
+        return (H[::-1] if self.reverse else H).transpose(1, 0, 2)
 
     def _incoming(self, g):
         """The gradient at the outputs, time-major and in processing order."""
@@ -67,13 +68,12 @@ class _Recurrence(Function):
         dZ_a, dZ_x = dZ_a.reshape(rows, -1), dZ_x.reshape(rows, -1)
         A_prev = A_prev.reshape(rows, -1)
         db = np.ones(rows, self.dtype) @ dZ_x
+        # Two GEMMs for all gates, then each gate's columns: faster than 2 GEMMs per gate.
+        dW_a, dW_x = A_prev.T @ dZ_a, self.X.T @ dZ_x
         grads = []
         for k in range(gates):
             block = slice(k * n, (k + 1) * n)
-            dW = np.empty((A_prev.shape[1] + self.X.shape[1], n), self.dtype)
-            np.matmul(A_prev.T, dZ_a[:, block], out=dW[:A_prev.shape[1]])
-            np.matmul(self.X.T, dZ_x[:, block], out=dW[A_prev.shape[1]:])
-            grads += [dW, db[block].copy()]
+            grads += [np.concatenate([dW_a[:, block], dW_x[:, block]]), db[block].copy()]
         return grads
 
 

@@ -87,12 +87,30 @@ def run_lm_score(args) -> int:
 
 def add_lm_parser(sub) -> None:
     """Add ``lm train``, ``lm sample`` and ``lm score`` to the ``strata`` command."""
-    raw = argparse.RawDescriptionHelpFormatter
     lm = sub.add_parser("lm", help="language models: train, sample, score", description=LM_HELP,
-                        formatter_class=raw)
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     lm_sub = lm.add_subparsers(dest="lm_command", required=True)
+    _add_train(lm_sub)
+    sample = lm_sub.add_parser("sample", help="sample novel text from a trained model")
+    sample.add_argument("run", help="run folder written by strata lm train")
+    sample.add_argument("--n", type=_positive(int), default=10, help="number of samples")
+    sample.add_argument("--temperature", type=float, default=1.0,
+                        help="softmax temperature (0: always the most likely token)")
+    sample.add_argument("--max-length", type=_positive(int), default=50,
+                        help="stop a sample after this many tokens without <EOS>")
+    sample.add_argument("--prefix", default="", help="text the samples start with")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(handler=run_lm_sample)
+    score = lm_sub.add_parser("score", help="log-probability of texts under a trained model")
+    score.add_argument("run", help="run folder written by strata lm train")
+    score.add_argument("texts", nargs="+", help="texts (sentences, names) to score")
+    score.set_defaults(handler=run_lm_score)
+
+
+def _add_train(lm_sub) -> None:
     train = lm_sub.add_parser("train", help="train a language model and write a run folder",
-                              description=TRAIN_HELP, formatter_class=raw)
+                              description=TRAIN_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--dataset", default="dinos",
                        help="dinos, shakespeare, or the path of a text file (default dinos)")
     train.add_argument("--mode", choices=["lines", "stream"],
@@ -114,17 +132,3 @@ def add_lm_parser(sub) -> None:
     train.add_argument("--out", help="run folder (default runs/lm-DATASET)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_lm_train)
-    sample = lm_sub.add_parser("sample", help="sample novel text from a trained model")
-    sample.add_argument("run", help="run folder written by strata lm train")
-    sample.add_argument("--n", type=_positive(int), default=10, help="number of samples")
-    sample.add_argument("--temperature", type=float, default=1.0,
-                        help="softmax temperature (0: always the most likely token)")
-    sample.add_argument("--max-length", type=_positive(int), default=50,
-                        help="stop a sample after this many tokens without <EOS>")
-    sample.add_argument("--prefix", default="", help="text the samples start with")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.set_defaults(handler=run_lm_sample)
-    score = lm_sub.add_parser("score", help="log-probability of texts under a trained model")
-    score.add_argument("run", help="run folder written by strata lm train")
-    score.add_argument("texts", nargs="+", help="texts (sentences, names) to score")
-    score.set_defaults(handler=run_lm_score)
