@@ -24,6 +24,21 @@ from strata.ops import recurrent_kernels as K
 _NO_MASK = np.empty(0, dtype=bool)
 
 
+class _StepProduct:
+    """out = A B for one step's A (m, k), computed as (B^T A^T)^T and a transposing copy: with
+    the batch as the GEMM's short side OpenBLAS splits the work across 2 threads much better
+    (for a 256-unit LSTM, a step's product with the copy took 0.85x the time forward and
+    0.65x backward)."""
+
+    def __init__(self, B, m: int, dtype):
+        self.BT = np.ascontiguousarray(B.T)
+        self.outT = np.empty((B.shape[1], m), dtype)
+
+    def __call__(self, A, out):
+        np.matmul(self.BT, A.T, out=self.outT)
+        out[...] = self.outT.T
+
+
 class _Recurrence(Function):
     """Shared parts: time-major buffers, the mask per step, and the GEMMs after the loop."""
 
@@ -84,8 +99,9 @@ class RNN(_Recurrence):
         self.Wax, self.Waa, self.relu = Wax, Waa, relu
         XW = (self.X @ Wax).reshape(T, m, n)
         H, zh = self._states(a0), np.empty((m, n), x.dtype)
+        product = _StepProduct(Waa, m, x.dtype)
         for t in range(T):
-            np.matmul(H[t], Waa, out=zh)
+            product(H[t], zh)
             K.rnn_forward_step(XW[t], zh, ba, H[t], self._keep(t), relu, H[t + 1])
         self.H = H
         return self._out(H[1:])
@@ -94,9 +110,10 @@ class RNN(_Recurrence):
         G, H, T = self._incoming(g), self.H, self.T
         dZ = np.empty((T, self.m, self.n), self.dtype)
         da, carry = np.zeros_like(H[0]), np.zeros_like(H[0])
+        product = _StepProduct(self.Waa.T, self.m, self.dtype)
         for t in range(T - 1, -1, -1):
             K.rnn_backward_step(G[t], da, H[t + 1], self._keep(t), self.relu, dZ[t], carry)
-            np.matmul(dZ[t], self.Waa.T, out=da)
+            product(dZ[t], da)
             if self.keep is not None:
                 da += carry
         rows = dZ.reshape(T * self.m, self.n)
@@ -118,9 +135,9 @@ class LSTM(_Recurrence):
         H, C = self._states(a0), self._states(c0)
         self.G = np.empty((T, m, 4 * n), x.dtype)
         self.TC = np.empty((T, m, n), x.dtype)
-        zh = np.empty((m, 4 * n), x.dtype)
+        zh, product = np.empty((m, 4 * n), x.dtype), _StepProduct(self.W_a, m, x.dtype)
         for t in range(T):
-            np.matmul(H[t], self.W_a, out=zh)
+            product(H[t], zh)
             K.lstm_forward_step(XW[t], zh, b, C[t], H[t], self._keep(t), self.G[t], C[t + 1],
                                 H[t + 1], self.TC[t])
         self.H, self.C, self.dc_last = H, C, None
@@ -132,10 +149,11 @@ class LSTM(_Recurrence):
         da, carry = np.zeros_like(self.H[0]), np.zeros_like(self.H[0])
         dc = np.zeros_like(da) if self.dc_last is None else self.dc_last.astype(self.dtype)
         self.dc_last = None  # consumed: a second backward (retain_graph) starts afresh
+        product = _StepProduct(self.W_a.T, self.m, self.dtype)
         for t in range(T - 1, -1, -1):
             K.lstm_backward_step(G[t], da, dc, self.G[t], self.C[t], self.TC[t], self._keep(t),
                                  dZ[t], carry)
-            np.matmul(dZ[t], self.W_a.T, out=da)
+            product(dZ[t], da)
             if self.keep is not None:
                 da += carry
         grads = self._gate_grads(self.H[:-1], dZ, dZ, 4)
@@ -172,10 +190,11 @@ class GRU(_Recurrence):
         H = self._states(a0)
         self.G, self.RC = np.empty((T, m, 3 * n), x.dtype), np.empty((T, m, n), x.dtype)
         zh1, zh2 = np.empty((m, 2 * n), x.dtype), np.empty((m, n), x.dtype)
+        gates, candidate = (_StepProduct(W, m, x.dtype) for W in (self.W_ur, self.W_cc))
         for t in range(T):
-            np.matmul(H[t], self.W_ur, out=zh1)
+            gates(H[t], zh1)
             K.gru_gates(XW[t], zh1, b, H[t], self.G[t], self.RC[t])
-            np.matmul(self.RC[t], self.W_cc, out=zh2)
+            candidate(self.RC[t], zh2)
             K.gru_candidate(XW[t], zh2, b, H[t], self._keep(t), self.G[t], H[t + 1])
         self.H = H
         return self._out(H[1:])
@@ -184,12 +203,14 @@ class GRU(_Recurrence):
         G, H, T, n = self._incoming(g), self.H, self.T, self.n
         dZ = np.empty((T, self.m, 3 * n), self.dtype)
         dc_rec, direct, drc = (np.zeros_like(H[0]) for _ in range(3))
+        gates, candidate = (_StepProduct(W.T, self.m, self.dtype) for W in (self.W_ur,
+                                                                              self.W_cc))
         for t in range(T - 1, -1, -1):
             K.gru_backward_candidate(G[t], dc_rec, direct, self.G[t], H[t], self._keep(t),
                                      dZ[t])
-            np.matmul(dZ[t][:, 2 * n:], self.W_cc.T, out=drc)
+            candidate(dZ[t][:, 2 * n:], drc)
             K.gru_backward_reset(drc, self.G[t], H[t], direct, dZ[t])
-            np.matmul(dZ[t][:, :2 * n], self.W_ur.T, out=dc_rec)
+            gates(dZ[t][:, :2 * n], dc_rec)
         # u and r saw a<t-1>, the candidate saw r * a<t-1>: two sets of recurrent rows.
         ur = self._gate_grads(H[:-1], dZ[..., :2 * n], dZ[..., :2 * n], 2)
         cand = self._gate_grads(self.RC, dZ[..., 2 * n:], dZ[..., 2 * n:], 1)
@@ -209,9 +230,9 @@ class GRUResetAfter(_Recurrence):
         XW = (self.X @ self.W_x).reshape(T, m, 3 * n)
         H = self._states(a0)
         self.G, self.HC = np.empty((T, m, 3 * n), x.dtype), np.empty((T, m, n), x.dtype)
-        zh = np.empty((m, 3 * n), x.dtype)
+        zh, product = np.empty((m, 3 * n), x.dtype), _StepProduct(self.W_a, m, x.dtype)
         for t in range(T):
-            np.matmul(H[t], self.W_a, out=zh)
+            product(H[t], zh)
             K.gru_after_forward_step(XW[t], zh, b, bc_rec, H[t], self._keep(t), self.G[t],
                                      self.HC[t], H[t + 1])
         self.H = H
@@ -221,10 +242,11 @@ class GRUResetAfter(_Recurrence):
         G, H, T, n = self._incoming(g), self.H, self.T, self.n
         dZx, dZh = (np.empty((T, self.m, 3 * n), self.dtype) for _ in range(2))
         dc_rec, direct = np.zeros_like(H[0]), np.zeros_like(H[0])
+        product = _StepProduct(self.W_a.T, self.m, self.dtype)
         for t in range(T - 1, -1, -1):
             K.gru_after_backward_step(G[t], dc_rec, direct, self.G[t], self.HC[t], H[t],
                                       self._keep(t), dZx[t], dZh[t])
-            np.matmul(dZh[t], self.W_a.T, out=dc_rec)
+            product(dZh[t], dc_rec)
         grads = self._gate_grads(H[:-1], dZh, dZx, 3)
         db_rec = np.ones(T * self.m, self.dtype) @ dZh[..., 2 * n:].reshape(T * self.m, n)
         return (self._dx(dZx, self.W_x), dc_rec + direct, *grads, db_rec)
