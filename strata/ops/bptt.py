@@ -93,6 +93,8 @@ class _Recurrence(Function):
 
 
 class RNN(_Recurrence):
+    """The simple RNN over a sequence: a<t> = g(x<t> Wax + a<t-1> Waa + ba)."""
+
     def forward(self, x, a0, Wax, Waa, ba, mask, reverse, relu):
         T, m, n = x.shape[1], x.shape[0], Waa.shape[0]
         self._begin(x, mask, reverse, n)
@@ -123,6 +125,8 @@ class RNN(_Recurrence):
 
 
 class LSTM(_Recurrence):
+    """The LSTM over a sequence; its second output c<T> goes through FinalCell."""
+
     def forward(self, x, a0, c0, Wf, bf, Wu, bu, Wc, bc, Wo, bo, mask, reverse, sink):
         sink.append(self)  # so that lstm() can read c<T> even when nothing is recorded
         T, m, n = x.shape[1], x.shape[0], bf.shape[0]
@@ -253,6 +257,8 @@ class GRUResetAfter(_Recurrence):
 
 
 class Embedding(Function):
+    """E[ids]; backward adds each position's gradient row into its token's row of dE."""
+
     def forward(self, E, ids):
         self.ids, self.vocab_size = ids, E.shape[0]
         return E[ids]
