@@ -1,7 +1,7 @@
 """strata: deep learning from first principles on NumPy, in the Deep Learning Specialization's
 notation. This file is the public table of contents."""
 
-from strata import data, losses, metrics, models, nn, optim, strategy
+from strata import data, losses, metrics, models, nn, optim, strategy, text
 
 # strata.tune (hyperparameter search) is imported on use: it brings in Optuna.
 from strata.autograd import ShapeError, is_grad_enabled, no_grad
@@ -28,13 +28,18 @@ from strata.ops import (
     conv2d,
     div,
     dropout,
+    embedding,
     exp,
     expand_dims,
     getitem,
+    gru,
+    gru_cell,
     leaky_relu,
     linear,
     log,
     log_softmax,
+    lstm,
+    lstm_cell,
     matmul,
     max,
     max_pool2d,
@@ -49,6 +54,8 @@ from strata.ops import (
     pow,
     relu,
     reshape,
+    rnn,
+    rnn_cell,
     sigmoid,
     softmax,
     softmax_cross_entropy,
@@ -67,12 +74,14 @@ from strata.tensor import Tensor, tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "nn", "data", "optim", "losses", "metrics", "models", "strategy", "save_model", "load_model",
+    "nn", "data", "optim", "losses", "metrics", "models", "strategy", "text", "save_model",
+    "load_model",
     "add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "maximum", "minimum",
     "where", "clip", "astype", "tanh", "sigmoid", "relu", "leaky_relu", "softmax", "log_softmax",
     "softmax_cross_entropy", "dropout", "batch_norm", "conv2d", "max_pool2d", "avg_pool2d",
     "matmul", "linear", "sum", "mean", "max", "min", "var", "reshape", "transpose", "permute",
     "broadcast_to", "expand_dims", "squeeze", "getitem", "concatenate", "stack", "pad",
+    "rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell", "embedding",
     "Tensor", "tensor", "no_grad", "is_grad_enabled", "ShapeError",
     "seed", "rng", "get_default_dtype", "set_default_dtype", "default_dtype",
     "gradcheck", "check_model", "check_model_gradients", "GradientReport", "relative_difference",

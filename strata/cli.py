@@ -1,7 +1,8 @@
 """The ``strata`` command: ``strata train`` (the default) trains a network and writes a run
-folder; ``evaluate`` and ``predict`` use a saved run; ``diagnose``, ``errors``, ``tune`` and
-``babysit`` are the ML-strategy and tuning tools (strata/commands.py); ``demo`` gradient-checks
-and trains a small network written directly with the engine."""
+folder; ``evaluate`` and ``predict`` use a saved run; ``lm`` trains, samples and scores
+language models; ``diagnose``, ``errors``, ``tune`` and ``babysit`` are the ML-strategy and
+tuning tools (strata/commands.py); ``demo`` gradient-checks and trains a small network written
+directly with the engine."""
 
 from __future__ import annotations
 
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--print-every", type=_positive(int), default=1000)
     demo.add_argument("--seed", type=int, default=2)
     demo.set_defaults(handler=run_demo)
+    from strata.text.cli import add_lm_parser
+
+    add_lm_parser(sub)
     return parser
 
 
@@ -238,7 +242,8 @@ def main(argv=None) -> int:
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError, OSError) as e:
-        print(f"strata {args.command}: error: {e}", file=sys.stderr)
+        command = args.command + (f" {args.lm_command}" if args.command == "lm" else "")
+        print(f"strata {command}: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -194,6 +194,57 @@ def sparse_categorical_crossentropy(Z, labels) -> Tensor:
     return _checked(softmax_cross_entropy(Z, y), Z, name)
 
 
+class SequenceCrossEntropy(Function):
+    """Log-softmax over the vocabulary, the label's entry picked, padding weighted 0."""
+
+    def forward(self, z, labels, keep, denominator):
+        shifted = z - z.max(axis=-1, keepdims=True)
+        self.log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        self.labels, self.keep, self.denominator = labels, keep, denominator
+        picked = np.take_along_axis(self.log_probs, labels[..., None], axis=-1)[..., 0]
+        return np.asarray(-(picked * keep).sum() / denominator, dtype=z.dtype)
+
+    def backward(self, g):
+        dz = np.exp(self.log_probs)  # softmax: dZ = (y_hat - y) at every real step
+        index = self.labels[..., None]
+        np.put_along_axis(dz, index, np.take_along_axis(dz, index, axis=-1) - 1, axis=-1)
+        dz *= (self.keep * (g / self.denominator))[..., None]
+        return (dz,)
+
+
+def sequence_crossentropy(Z, labels, mask=None, reduction: str = "token") -> Tensor:
+    """Softmax cross-entropy at every time step of (m, T_y, V) logits, labels (m, T_y) class
+    indices; padding (label -1, or mask 0) counts for nothing.
+
+    ``reduction="token"``: the mean over real steps. ``"sequence"``: each sequence's sum over
+    its steps, averaged over the m sequences: the course's loss of a whole name,
+    -sum_t log y_hat<t>[y<t>].
+    """
+    name = "sequence_crossentropy"
+    Z = _prediction(Z, name)
+    y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if Z.ndim != 3 or y.shape != Z.shape[:2]:
+        raise ShapeError(f"{name}: expected logits (m, T_y, V) and labels (m, T_y), got "
+                         f"{Z.shape} and {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer class labels, got dtype {y.dtype}")
+    keep = y != -1 if mask is None else np.asarray(mask).astype(bool) & (y != -1)
+    if keep.shape != y.shape:
+        raise ShapeError(f"{name}: expected a mask of shape {y.shape}, got {keep.shape}")
+    bad = keep & ((y < 0) | (y >= Z.shape[-1]))
+    if bad.any():
+        raise ValueError(f"{name}: labels must be class indices in [0, {Z.shape[-1]}) or -1 "
+                         f"(padding), got {y[bad][0]}")
+    if reduction not in ("token", "sequence"):
+        raise ValueError(f"{name}: expected reduction 'token' or 'sequence', got {reduction!r}")
+    count = int(keep.sum()) if reduction == "token" else y.shape[0]
+    if count == 0:
+        raise ValueError(f"{name}: every step is padding; nothing to average")
+    loss = SequenceCrossEntropy.apply(Z, labels=np.where(keep, y, 0), keep=keep.astype(Z.dtype),
+                                      denominator=count)
+    return _checked(loss, Z, name)
+
+
 def mean_squared_error(A, Y) -> Tensor:
     """J = mean over all m * n_y entries of (a - y)^2 (Keras's and PyTorch's normalization)."""
     name = "mean_squared_error"
@@ -279,6 +330,7 @@ LOSSES = {
     "mse": mean_squared_error,
     "mean_squared_error": mean_squared_error,
     "masked_binary_crossentropy": masked_binary_crossentropy,
+    "sequence_crossentropy": sequence_crossentropy,
 }
 
 

@@ -41,7 +41,32 @@ LAYER_CASES = {
     "Parallel": (lambda: nn.Parallel([[nn.Conv2D(2, 1, activation="tanh")],
                                       [nn.Conv2D(3, 3, padding="same")],
                                       [nn.AvgPool2D(3, 1, "same")]]), (2, 4, 5, 2)),
+    # Sequences (m, T_x, n_x); tests/test_recurrent_*.py check them further.
+    "SimpleRNN": (lambda: nn.SimpleRNN(4, return_sequences=True), (2, 5, 3)),
+    "SimpleRNN_last": (lambda: nn.SimpleRNN(3, reverse=True), (3, 4, 2)),
+    "GRU": (lambda: nn.GRU(4, return_sequences=True), (2, 5, 3)),
+    "GRU_reset_after": (lambda: nn.GRU(3, reset_after=True), (2, 4, 3)),
+    "LSTM": (lambda: nn.LSTM(4, return_sequences=True), (2, 5, 3)),
+    "LSTM_reverse": (lambda: nn.LSTM(3, reverse=True), (3, 4, 2)),
+    "Bidirectional": (lambda: nn.Bidirectional(nn.GRU(3, return_sequences=True)), (2, 4, 3)),
+    "Bidirectional_ave": (lambda: nn.Bidirectional(nn.LSTM(2), "ave"), (2, 3, 3)),
+    "TimeDistributed": (lambda: nn.TimeDistributed(nn.Dense(2, "tanh")), (2, 4, 3)),
+    "Embedding": (lambda: _Tokens(nn.Embedding(6, 3), 6), (2, 5)),
+    "OneHot": (lambda: _Tokens(nn.OneHot(4), 4), (2, 5)),
 }
+
+
+class _Tokens(nn.Module):
+    """Token ids drawn from float inputs x (locally constant), the layer's vectors scaled by x
+    so that the input gradient is not trivially zero."""
+
+    def __init__(self, layer, vocab_size):
+        self.layer, self.vocab_size = layer, vocab_size
+
+    def forward(self, x):
+        x = x if isinstance(x, strata.Tensor) else strata.tensor(x)
+        ids = (np.abs(x.data) * 10).astype(np.int64) % self.vocab_size
+        return self.layer(ids) * strata.reshape(x, (*x.shape, 1))
 
 
 class _TwoInputs(nn.Module):

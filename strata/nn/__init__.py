@@ -11,7 +11,15 @@ from strata.nn.callbacks import (
     ModelCheckpoint,
 )
 from strata.nn.conv import AvgPool2D, Conv2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
-from strata.nn.initializers import RandomNormal, get_initializer, glorot, he, xavier, zeros
+from strata.nn.initializers import (
+    RandomNormal,
+    get_initializer,
+    glorot,
+    he,
+    orthogonal,
+    xavier,
+    zeros,
+)
 from strata.nn.layers import (
     Activation,
     BatchNorm,
@@ -21,6 +29,8 @@ from strata.nn.layers import (
     get_activation,
 )
 from strata.nn.module import Module
+from strata.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from strata.nn.sequence import Embedding, OneHot, TimeDistributed
 from strata.nn.sequential import Sequential
 from strata.nn.training import Model
 from strata.nn.transfer import freeze, precompute_features, replace_head
@@ -28,7 +38,8 @@ from strata.nn.transfer import freeze, precompute_features, replace_head
 #: Layer class names -> classes, for rebuilding saved models.
 LAYERS = {cls.__name__: cls for cls in (
     Sequential, Dense, Activation, Flatten, Dropout, BatchNorm, Conv2D, MaxPool2D, AvgPool2D,
-    ZeroPadding2D, GlobalAveragePooling2D, Add, Concatenate, Residual, Parallel)}
+    ZeroPadding2D, GlobalAveragePooling2D, Add, Concatenate, Residual, Parallel, SimpleRNN, GRU,
+    LSTM, Bidirectional, TimeDistributed, Embedding, OneHot)}
 
 __all__ = [
     "Module", "Model", "Sequential", "Callback", "History", "CostPrinter", "EarlyStopping",
@@ -37,5 +48,8 @@ __all__ = [
     "Conv2D", "MaxPool2D", "AvgPool2D", "ZeroPadding2D", "GlobalAveragePooling2D",
     "Add", "Concatenate", "Residual", "Parallel",
     "freeze", "replace_head", "precompute_features",
+    "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed", "Embedding",
+    "OneHot",
     "get_activation", "get_initializer", "zeros", "RandomNormal", "xavier", "glorot", "he",
+    "orthogonal",
 ]

@@ -59,11 +59,22 @@ def he(shape) -> np.ndarray:
     return _normal(shape, math.sqrt(2 / _fans(shape)[0]))
 
 
+def orthogonal(shape) -> np.ndarray:
+    """A random matrix with orthonormal columns (or rows, whichever are fewer): the default for
+    recurrent weights, whose repeated products then neither explode nor vanish at first."""
+    if len(shape) != 2:
+        raise ValueError(f"orthogonal: expected a matrix shape (n_in, n_out), got {shape}")
+    rows, cols = shape
+    q, r = np.linalg.qr(backend.rng().standard_normal((max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))  # a uniform draw over orthogonal matrices (Mezzadri 2007)
+    return (q if rows >= cols else q.T).astype(backend.get_default_dtype())
+
+
 INITIALIZERS = {"zeros": zeros, "random": RandomNormal(), "xavier": xavier, "glorot": glorot,
-                "bengio": glorot, "he": he}
+                "bengio": glorot, "he": he, "orthogonal": orthogonal}
 
 
 def get_initializer(init):
-    """An initializer from its name ("zeros", "random", "xavier", "glorot", "bengio", "he") or a
-    callable ``shape -> array``, returned as is."""
+    """An initializer from its name ("zeros", "random", "xavier", "glorot", "bengio", "he",
+    "orthogonal") or a callable ``shape -> array``, returned as is."""
     return lookup(INITIALIZERS, init, "initializer")

@@ -41,11 +41,14 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add: expected a Module, got {type(layer).__name__}")
         self.layers.append(layer)
 
-    def forward(self, x):
-        if self.input_shape is None:  # remembered so a saved model can be rebuilt
+    def forward(self, x, mask=None):
+        """Apply the layers in order; ``mask`` (m, T_x) goes to the layers that take one
+        (recurrent layers and those around them)."""
+        if self.input_shape is None and hasattr(x, "shape"):  # to rebuild a saved model
             self.input_shape = tuple(x.shape[1:])
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, mask=mask) if mask is not None and getattr(
+                layer, "supports_masking", False) else layer(x)
         return x
 
     def get_config(self) -> dict:

@@ -21,6 +21,7 @@ from strata.ops.elementwise import (
 )
 from strata.ops.linalg import linear, matmul
 from strata.ops.nn import batch_norm, dropout, softmax_cross_entropy
+from strata.ops.recurrent import embedding, gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from strata.ops.reduce import max, mean, min, sum, var
 from strata.ops.shape import (
     broadcast_to,
@@ -47,6 +48,8 @@ __all__ = [
     "softmax_cross_entropy", "dropout", "batch_norm",
     # convolution and pooling (NHWC)
     "conv2d", "max_pool2d", "avg_pool2d",
+    # recurrent (sequences (m, T_x, n_x)) and embeddings
+    "rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell", "embedding",
     # reductions
     "sum", "mean", "max", "min", "var",
     # shape
