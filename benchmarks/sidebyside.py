@@ -21,6 +21,9 @@ import sys
 import time
 
 
+_SETTLE_S = 0.3  # idle time before each round: the other process's spinning threads go to sleep
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith(field + ":"))
@@ -37,8 +40,8 @@ def _import_torch():
 
 
 def _worker(framework: str, inner: int, make_strata_step, make_torch_step) -> None:
-    """The child process: build the step, then time ``inner`` steps per "go" line on stdin;
-    on "quit", print the peak memory growth (MiB) and exit."""
+    """The child process: build the step, then per "go" line on stdin run one untimed step and
+    time ``inner`` steps; on "quit", print the peak memory growth (MiB) and exit."""
     torch = _import_torch() if framework == "pytorch" else None
     if framework == "pytorch" and torch is None:
         print("no-torch", flush=True)
@@ -53,6 +56,7 @@ def _worker(framework: str, inner: int, make_strata_step, make_torch_step) -> No
     for line in sys.stdin:
         if line.strip() != "go":
             break
+        step()  # untimed: wakes the thread pools and warms the caches after the pause
         start = time.perf_counter()
         for _ in range(inner):
             step()
@@ -103,6 +107,7 @@ def run(script: str, title: str, target: float, make_strata_step, make_torch_ste
     for r in range(args.rounds):
         order = list(workers) if r % 2 == 0 else list(workers)[::-1]
         for name in order:
+            time.sleep(_SETTLE_S)
             workers[name].round()
     print(f"{title} (OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, "
           f"{os.cpu_count()} cores; {args.rounds} alternating rounds of {args.inner} steps, "
