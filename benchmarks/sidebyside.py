@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 
-
 _SETTLE_S = 0.3  # idle time before each round: the other process's spinning threads go to sleep
 
 
