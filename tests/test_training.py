@@ -153,3 +153,18 @@ def test_summary_counts_the_course_networks(capsys):
     assert "Non-trainable params: 8" in capsys.readouterr().out  # running mean and variance
     with pytest.raises(ValueError, match="input_shape"):
         nn.Sequential([nn.Dense(2)]).summary()
+
+
+def test_fit_builds_lazy_layers_behind_a_built_one_before_binding_the_optimizer():
+    strata.seed(0)
+    first = nn.Dense(4, "relu")
+    first.build(3)  # built by hand; the next layer is still lazy
+    model = nn.Sequential([first, nn.Dense(1, "sigmoid")])
+    X = np.random.default_rng(0).standard_normal((32, 3)).astype(np.float32)
+    Y = (X[:, :1] > 0).astype(np.float32)
+    model.compile(optimizer="adam", lr=0.05, loss="binary_crossentropy")
+    model.fit(X, Y, epochs=1, verbose=0)
+    assert [p.shape for p in model.optimizer.params] == [(3, 4), (4,), (4, 1), (1,)]
+    before = model.layers[1].W.data.copy()
+    model.fit(X, Y, epochs=1, verbose=0)
+    assert not np.array_equal(model.layers[1].W.data, before)  # the lazy layer trains too

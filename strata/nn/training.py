@@ -93,7 +93,8 @@ class Model(Module):
             example_shape = X.shape[1:]
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"fit: expected epochs >= 1, got {epochs!r}")
-        if self.parameters() == [] and hasattr(self, "build"):
+        unbuilt = self.parameters() == [] or getattr(self, "input_shape", None) is None
+        if unbuilt and hasattr(self, "build"):  # every lazily-sized layer, before binding
             self.build(example_shape)
         self._bind_optimizer()
         history = History()
