@@ -8,7 +8,7 @@ Target: strata's step time / PyTorch's <= 1.3. Run: ``python benchmarks/lstm.py`
 from __future__ import annotations
 
 import numpy as np
-from sidebyside import run
+from sidebyside import run, training_step
 
 import strata
 import strata.nn as nn
@@ -36,12 +36,7 @@ def strata_model():
 def make_strata_step():
     model, (ids, labels) = strata_model(), data()
     opt = Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        sequence_crossentropy(model(ids), labels).backward()
-        opt.step()
-    return step
+    return training_step(opt, lambda: sequence_crossentropy(model(ids), labels))
 
 
 def torch_copy(torch, model):
@@ -90,12 +85,7 @@ def make_torch_step(torch):
         got = loss().item()
     assert abs(expected - got) < 1e-4 * max(1.0, abs(expected)), (expected, got)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        loss().backward()
-        opt.step()
-    return step
+    return training_step(opt, loss)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Target: strata's step time / PyTorch's <= 1.0. Run: ``python benchmarks/mlp.py``
 from __future__ import annotations
 
 import numpy as np
-from sidebyside import run
+from sidebyside import run, training_step
 
 import strata
 import strata.nn as nn
@@ -47,23 +47,13 @@ def data():
 
 def make_strata_step():
     (model, opt), (X, labels) = strata_model(), data()
-
-    def step():
-        opt.zero_grad()
-        strata.softmax_cross_entropy(model(X), labels).backward()
-        opt.step()
-    return step
+    return training_step(opt, lambda: strata.softmax_cross_entropy(model(X), labels))
 
 
 def make_torch_step(torch):
     net, opt = torch_model(torch, strata_model()[0])
     X, labels = (torch.from_numpy(a) for a in data())
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(X), labels).backward()
-        opt.step()
-    return step
+    return training_step(opt, lambda: torch.nn.functional.cross_entropy(net(X), labels))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Target: strata's step time / PyTorch's <= 1.5. Run: ``python benchmarks/resnet.p
 from __future__ import annotations
 
 import numpy as np
-from sidebyside import run
+from sidebyside import run, training_step
 
 import strata
 import strata.nn as nn
@@ -50,12 +50,7 @@ def strata_model():
 def make_strata_step():
     model, (X, labels) = strata_model(), data()
     opt = Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        strata.softmax_cross_entropy(model(X), labels).backward()
-        opt.step()
-    return step
+    return training_step(opt, lambda: strata.softmax_cross_entropy(model(X), labels))
 
 
 def torch_copy(torch, model):
@@ -99,12 +94,7 @@ def make_torch_step(torch):
     got = torch.nn.functional.cross_entropy(net(tX), t_labels).item()
     assert abs(expected - got) < 1e-3 * max(1.0, abs(expected)), (expected, got)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(tX), t_labels).backward()
-        opt.step()
-    return step
+    return training_step(opt, lambda: torch.nn.functional.cross_entropy(net(tX), t_labels))
 
 
 if __name__ == "__main__":

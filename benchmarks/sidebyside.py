@@ -23,6 +23,16 @@ import time
 _SETTLE_S = 0.3  # idle time before each round: the other process's spinning threads go to sleep
 
 
+def training_step(optimizer, loss):
+    """One full training step for either framework: zero the gradients, ``loss()`` forward,
+    backward, optimizer update."""
+    def step():
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    return step
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith(field + ":"))

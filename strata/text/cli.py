@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from strata.cli import _positive
+
 LM_HELP = """Language models of course 5 week 1: train one on a corpus, then sample novel text
 from it or score sentences.
 
@@ -26,16 +28,6 @@ examples:
   strata lm train --steps 3000 --cell lstm --units 64
   strata lm train --dataset shakespeare --units 256 --layers 2 --embedding 64
 """
-
-
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-        return value
-
-    return parse
 
 
 def run_lm_train(args) -> int:
