@@ -5,8 +5,9 @@ Each framework runs in its own worker process (``python SCRIPT --worker FRAMEWOR
 parent alternates between them: one round (``--inner`` steps) of strata, one of PyTorch, and so
 on. Separate processes keep each framework's thread pools from disturbing the other (OpenMP and
 OpenBLAS workers keep spinning after each call, and a spinning pool slows whatever runs next on
-a 2-core machine); alternating rounds make the drift of a shared machine hit both alike. The
-reported time is the median round. Each worker also reports how far its peak resident memory
+a 2-core machine); alternating rounds make the drift of a shared machine hit both alike. Each
+round starts after a short pause (the other process's spinning threads go to sleep) with one
+untimed step (thread pools wake, caches warm). The reported time is the median round. Each worker also reports how far its peak resident memory
 rose above its level after imports and data creation (weights, optimizer state, activations,
 workspaces).
 """

@@ -19,7 +19,8 @@ from safetensors.numpy import load_file, save_file
 FORMAT = "strata-model/1"
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -34,7 +35,7 @@ def _atomic_write(path: Path, write) -> None:
 def write_text_atomic(path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file renamed over it (never half-written)."""
     path = Path(path)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path
 
 
@@ -58,7 +59,7 @@ def save_model(model, path) -> Path:
         raise TypeError(f"save_model: the architecture holds a value JSON cannot store ({e}); "
                         f"give activations and initializers by name") from None
     metadata = {"format": FORMAT, "architecture": text}
-    _atomic_write(path, lambda tmp: save_file({k: np.ascontiguousarray(v)
+    atomic_write(path, lambda tmp: save_file({k: np.ascontiguousarray(v)
                                                for k, v in state.items()}, tmp, metadata))
     return path
 

@@ -18,10 +18,10 @@ def _pyplot():
 
 
 def _save(fig, path) -> Path:
-    from strata.io import _atomic_write
+    from strata.io import atomic_write
 
     path = Path(path)
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     _pyplot().close(fig)
     return path
 

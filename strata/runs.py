@@ -13,6 +13,7 @@ import numpy as np
 import strata
 from strata import nn
 from strata.data import carve_train_dev, train_dev_test_split
+from strata.io import write_text_atomic
 
 DATASETS = ("digits", "moons", "circles", "planar", "catvnoncat", "mnist", "signs")
 #: Datasets of images, kept NHWC for the conv archs (the MLP flattens them).
@@ -166,8 +167,8 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
     results = {name: model.evaluate(*part) for name, part in
                (("train", train_set), ("dev", dev_set), ("test", test_set))}
     strata.save_model(model, out / "model.safetensors")
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-    (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    write_text_atomic(out / "metrics.json", json.dumps(results, indent=2) + "\n")
     from strata.plots import plot_costs, plot_decision_boundary, plot_learning_curves
 
     plot_learning_curves(history, out / "learning_curves.png")
@@ -176,7 +177,7 @@ def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
     if two_d:
         plot_decision_boundary(model.predict, *train_set, out / "decision_boundary.png")
     sizes = [len(part[0]) for part in (train_set, dev_set, test_set)]
-    (out / "report.md").write_text(report(config, model, results, sizes, two_d))
+    write_text_atomic(out / "report.md", report(config, model, results, sizes, two_d))
     return results
 
 

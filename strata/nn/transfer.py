@@ -74,10 +74,10 @@ def precompute_features(body: Module, X, path, batch_size: int = 256,
     call with the same body and data reads the file instead of recomputing, and any change
     (new weights, other data) recomputes and replaces it. Train the new head on the result.
     """
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file, safe_open, save_file
+    from safetensors import SafetensorError, safe_open
+    from safetensors.numpy import load_file, save_file
 
-    from strata.io import _atomic_write
+    from strata.io import atomic_write
 
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -98,7 +98,7 @@ def precompute_features(body: Module, X, path, batch_size: int = 256,
             print(f"precompute_features: {path} {reason}; recomputing it", file=sys.stderr)
     features = _forward(body, X, batch_size, verbose)
     metadata = {"format": FORMAT, "fingerprint": fingerprint}
-    _atomic_write(path, lambda tmp: save_file({"features": features}, tmp, metadata))
+    atomic_write(path, lambda tmp: save_file({"features": features}, tmp, metadata))
     return features
 
 

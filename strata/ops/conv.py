@@ -102,8 +102,7 @@ class Conv2D(Function):
         xp = _pad(x, pads)
         self.cols = im2col(xp, fh, fw, stride, out_hw)
         self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
-        W2 = W.reshape(-1, n_c)
-        out = self.cols @ W2
+        out = self.cols @ W.reshape(-1, n_c)
         if b is not None:
             kernels.add_bias(out, b)
         return out.reshape(x.shape[0], *out_hw, n_c)
@@ -119,13 +118,12 @@ class Conv2D(Function):
             return dx, dW
         return dx, dW, np.ones(len(g2), g.dtype) @ g2 if need_b[0] else None  # GEMV: fast sum
 
-
     def _input_grad(self, g):
         """dx, by one of two equal computations: dcols = dZ W^T scattered back by col2im; or,
         for stride 1, the convolution of dZ (zero-padded by f - 1 - p) with the kernel rotated
         by 180 degrees and its channel axes swapped. The second turns a GEMM with an inner
-        size of n_C into one with f*f*n_C and the scatter into a copy (about 1.5x faster on a
-        ResNet's 3x3 convolutions); it is used when its patch matrix is not much larger."""
+        size of n_C into one with f*f*n_C and the scatter into a copy (faster on a ResNet's
+        3x3 convolutions); it is used when its patch matrix is not much larger."""
         fh, fw, n_c_prev, n_c = self.W.shape
         (top, bottom), (left, right) = self.pads
         N, Hp, Wp, _ = self.xp_shape

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import strata
+from strata.io import write_text_atomic
 from strata.text import corpora
 from strata.text.lm import (
     evaluate_language_model,
@@ -141,8 +142,8 @@ def _write(out: Path, config, model, vocab, losses, metrics) -> None:
     out.mkdir(parents=True, exist_ok=True)
     strata.save_model(model, out / "model.safetensors")
     vocab.save(out / "vocab.json")
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     with (out / "loss.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "loss"])
@@ -151,8 +152,8 @@ def _write(out: Path, config, model, vocab, losses, metrics) -> None:
     strata.seed(config.seed)
     samples = sample(model, vocab, n=10, max_length=200 if config.mode == "stream" else 50)
     separator = "\n---\n" if config.mode == "stream" else "\n"  # names: one per line
-    (out / "samples.txt").write_text(separator.join(samples) + "\n")
-    (out / "report.md").write_text(_report(config, metrics, samples))
+    write_text_atomic(out / "samples.txt", separator.join(samples) + "\n")
+    write_text_atomic(out / "report.md", _report(config, metrics, samples))
 
 
 def _report(config: LMConfig, metrics: dict, samples: list[str]) -> str:

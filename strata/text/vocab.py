@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from strata.io import write_text_atomic
+
 EOS = "<EOS>"
 UNK = "<UNK>"
 LEVELS = ("char", "word")
@@ -117,7 +119,7 @@ class Vocabulary:
     def save(self, path) -> Path:
         """Write the vocabulary as JSON."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
         return path
 
     @classmethod
