@@ -7,9 +7,9 @@ on. Separate processes keep each framework's thread pools from disturbing the ot
 OpenBLAS workers keep spinning after each call, and a spinning pool slows whatever runs next on
 a 2-core machine); alternating rounds make the drift of a shared machine hit both alike. Each
 round starts after a short pause (the other process's spinning threads go to sleep) with one
-untimed step (thread pools wake, caches warm). The reported time is the median round. Each worker also reports how far its peak resident memory
-rose above its level after imports and data creation (weights, optimizer state, activations,
-workspaces).
+untimed step (thread pools wake, caches warm). The reported time is the median round. Each
+worker also reports how far its peak resident memory rose above its level after imports and
+data creation (weights, optimizer state, activations, workspaces).
 """
 
 from __future__ import annotations
