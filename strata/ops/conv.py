@@ -81,35 +81,72 @@ def _crop(dxp, pads):
 
 def im2col(xp, fh: int, fw: int, s: int, out_hw) -> np.ndarray:
     """The patches of padded NHWC ``xp`` as a matrix (m * n_H * n_W, fh * fw * n_C_prev), row
-    (n, h, w) holding xp[n, h*s : h*s + fh, w*s : w*s + fw, :] in (i, j, c) order.
+    (n, h, w) holding xp[n, h*s : h*s + fh, w*s : w*s + fw, :] in (i, j, c) order (so the
+    kernel (fh, fw, n_C_prev, n_C) reshapes to (fh * fw * n_C_prev, n_C) without a copy).
 
     With fewer than 4 channels the copy runs faster into the transposed layout (long
     contiguous runs, PERF_NOTES), so the result may be the transposed view of a C-ordered
     (K, M) array; matmul takes either without copying.
     """
-    n_h, n_w = out_hw
-    windows = sliding_window_view(xp, (fh, fw), axis=(1, 2))  # (m, H', W', C, fh, fw)
-    windows = windows[:, :(n_h - 1) * s + 1:s, :(n_w - 1) * s + 1:s]
+    windows = _windows(xp, fh, fw, s, out_hw)
     k = fh * fw * xp.shape[3]
     if xp.shape[3] < 4:
-        return np.ascontiguousarray(windows.transpose(4, 5, 3, 0, 1, 2)).reshape(k, -1).T
-    return np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k)
+        return np.ascontiguousarray(windows.transpose(3, 4, 5, 0, 1, 2)).reshape(k, -1).T
+    return np.ascontiguousarray(windows).reshape(-1, k)
+
+
+def _windows(xp, fh, fw, s, out_hw):
+    """The (m, n_H, n_W, fh, fw, n_C) strided view of every patch of ``xp`` (no copy)."""
+    n_h, n_w = out_hw
+    windows = sliding_window_view(xp, (fh, fw), axis=(1, 2))  # (m, H', W', C, fh, fw)
+    return windows[:, :(n_h - 1) * s + 1:s, :(n_w - 1) * s + 1:s].transpose(0, 1, 2, 4, 5, 3)
+
+
+_BLOCK_BYTES = 2 << 20  # patches per GEMM block: about as many as stay in cache
+
+
+def _correlate(xp, W, s: int, out_hw, b=None, cols=None):
+    """Cross-correlation of padded NHWC ``xp`` with ``W`` (fh, fw, n_C_prev, n_C), stride s,
+    plus ``b``, in blocks of whole images: each block's patches are copied (into ``cols``, the
+    full (M, fh*fw*n_C_prev) patch matrix, when given, else into one reused buffer) and
+    multiplied by the kernel while they are still in cache. That GEMM runs up to 2x faster
+    than one over a whole patch matrix streamed back from memory (32-64 channel 3x3
+    convolutions on this project's machines)."""
+    fh, fw, n_c_prev, n_c = W.shape
+    W2 = np.ascontiguousarray(W.reshape(-1, n_c))
+    out = np.empty((xp.shape[0], *out_hw, n_c), np.result_type(xp, W))
+    windows = _windows(xp, fh, fw, s, out_hw)
+    per_image = out_hw[0] * out_hw[1]  # patch rows per image
+    step = max(1, _BLOCK_BYTES // (per_image * len(W2) * xp.itemsize))  # images per block
+    buffer = cols if cols is not None else np.empty((min(step, len(xp)) * per_image, len(W2)),
+                                                    xp.dtype)
+    for n in range(0, xp.shape[0], step):
+        block, z = windows[n:n + step], out[n:n + step].reshape(-1, n_c)
+        rows = buffer[n * per_image:][:len(z)] if cols is not None else buffer[:len(z)]
+        rows.reshape(block.shape)[...] = block
+        np.matmul(rows, W2, out=z)
+        if b is not None:
+            kernels.add_bias(z, b)
+    return out
 
 
 class Conv2D(Function):
     def forward(self, x, W, b=None, *, stride, pads, out_hw):
-        fh, fw, _, n_c = W.shape
+        fh, fw, n_c_prev, n_c = W.shape
         xp = _pad(x, pads)
-        self.cols = im2col(xp, fh, fw, stride, out_hw)
         self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
-        out = self.cols @ W.reshape(-1, n_c)
-        if b is not None:
-            kernels.add_bias(out, b)
-        return out.reshape(x.shape[0], *out_hw, n_c)
+        if n_c_prev < 4 or (fh, fw, stride) == (1, 1, 1):  # one copy (or none) and one GEMM
+            self.cols = im2col(xp, fh, fw, stride, out_hw)
+            out = self.cols @ W.reshape(-1, n_c)
+            if b is not None:
+                kernels.add_bias(out, b)
+            return out.reshape(x.shape[0], *out_hw, n_c)
+        self.cols = np.empty((x.shape[0] * out_hw[0] * out_hw[1], fh * fw * n_c_prev), xp.dtype)
+        return _correlate(xp, W, stride, out_hw, b, cols=self.cols)
 
     def backward(self, g):
         need_x, need_W, *need_b = self.needs_input_grad
-        fh, fw, _, n_c = self.W.shape
+        n_c = self.W.shape[3]
         g2 = g.reshape(-1, n_c)
         # These orientations of the tall-skinny products are the ones OpenBLAS runs fastest.
         dW = (g2.T @ self.cols).T.reshape(self.W.shape) if need_W else None
@@ -131,10 +168,8 @@ class Conv2D(Function):
         if (self.stride == 1 and max(top, bottom) < fh and max(left, right) < fw
                 and (Hp - top - bottom) * (Wp - left - right) * n_c <= 1.5 * Ho * Wo * n_c_prev):
             gp = _pad(g, ((fh - 1 - top, fh - 1 - bottom), (fw - 1 - left, fw - 1 - right)))
-            out_hw = (Hp - top - bottom, Wp - left - right)
-            W_rot = self.W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, n_c_prev)
-            dx = im2col(gp, fh, fw, 1, out_hw) @ np.ascontiguousarray(W_rot)
-            return dx.reshape(N, *out_hw, n_c_prev)
+            W_rot = self.W[::-1, ::-1].transpose(0, 1, 3, 2)
+            return _correlate(gp, W_rot, 1, (Hp - top - bottom, Wp - left - right))
         dcols = g.reshape(-1, n_c) @ np.ascontiguousarray(self.W.reshape(-1, n_c).T)
         col2im = kernels.col2im_rows if n_c_prev < 8 else kernels.col2im
         return _crop(col2im(dcols, self.xp_shape, fh, fw, self.stride, Ho, Wo), self.pads)
