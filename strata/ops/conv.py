@@ -135,6 +135,9 @@ class Conv2D(Function):
         fh, fw, n_c_prev, n_c = W.shape
         xp = _pad(x, pads)
         self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
+        if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
+            self.xp, self.cols = xp, None
+            return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
         if n_c_prev < 4 or (fh, fw, stride) == (1, 1, 1):  # one copy (or none) and one GEMM
             self.cols = im2col(xp, fh, fw, stride, out_hw)
             out = self.cols @ W.reshape(-1, n_c)
@@ -146,14 +149,19 @@ class Conv2D(Function):
 
     def backward(self, g):
         need_x, need_W, *need_b = self.needs_input_grad
-        n_c = self.W.shape[3]
-        g2 = g.reshape(-1, n_c)
-        # These orientations of the tall-skinny products are the ones OpenBLAS runs fastest.
-        dW = (g2.T @ self.cols).T.reshape(self.W.shape) if need_W else None
+        g = np.ascontiguousarray(g)
+        g2 = g.reshape(-1, self.W.shape[3])
+        dW = self._kernel_grad(g) if need_W else None
         dx = self._input_grad(g) if need_x else None
         if not need_b:  # called without a bias
             return dx, dW
         return dx, dW, np.ones(len(g2), g.dtype) @ g2 if need_b[0] else None  # GEMV: fast sum
+
+    def _kernel_grad(self, g):
+        if self.cols is None:
+            return kernels.conv_direct_kernel_grad(self.xp, g, *self.W.shape[:2])
+        # Of the orientations of this tall-skinny product, the one OpenBLAS runs fastest.
+        return (g.reshape(-1, self.W.shape[3]).T @ self.cols).T.reshape(self.W.shape)
 
     def _input_grad(self, g):
         """dx, by one of two equal computations: dcols = dZ W^T scattered back by col2im; or,

@@ -183,3 +183,75 @@ def normalize_backward(g2, x_hat, scale, training):  # pragma: no cover - compil
             else:
                 dx[r, c] = g2[r, c] * scale[c]
     return dx, dgamma, dbeta
+
+
+# Direct convolution for few input channels (stride 1): a GEMM over patches with an inner size
+# of f*f*n_C_prev (25 for LeNet-5's first layer) is memory-bound on its patch matrix, and the
+# patch copy costs as much again. Here each output row (n_W * n_C contiguous floats) is summed
+# as f*f*n_C_prev shifted multiply-adds: each input row is expanded so that its pixel w sits
+# at w*n_C + o for every output channel o ("wide" below), and shifting by j pixels is then
+# shifting by j*n_C floats. Inner loops index slices from 0 so that numba knows the indices are
+# not negative (a possibly negative index adds a wraparound test that stops vectorization).
+
+@numba.njit(cache=True, error_model="numpy")
+def _widen(x_row, n_c, wide):  # pragma: no cover - compiled
+    """wide[c, w*n_c + o] = x_row[w, c] for every output channel o < n_c."""
+    Wp, C = x_row.shape
+    for c in range(C):
+        for w in range(Wp):
+            v, dst = x_row[w, c], wide[c, w * n_c:]
+            for o in range(n_c):
+                dst[o] = v
+
+
+@numba.njit(cache=True, error_model="numpy")
+def conv_direct(xp, W, b):  # pragma: no cover - compiled
+    """Stride-1 cross-correlation of padded NHWC ``xp`` with W (fh, fw, C, n_c), plus b."""
+    N, Hp, Wp, C = xp.shape
+    fh, fw, _, n_c = W.shape
+    Ho, Wo = Hp - fh + 1, Wp - fw + 1
+    run = Wo * n_c
+    tiled = np.empty((fh, fw, C, run), W.dtype)  # tiled[i, j, c, w*n_c + o] = W[i, j, c, o]
+    bias = np.empty(run, W.dtype)
+    for w in range(Wo):
+        tiled[:, :, :, w * n_c:(w + 1) * n_c] = W
+        bias[w * n_c:(w + 1) * n_c] = b
+    out = np.empty((N, Ho, run), xp.dtype)
+    wide = np.empty((fh, C, Wp * n_c), xp.dtype)
+    for n in range(N):
+        for i in range(fh - 1):  # the rows before the first output row's last
+            _widen(xp[n, i], n_c, wide[i])
+        for h in range(Ho):
+            _widen(xp[n, h + fh - 1], n_c, wide[(h + fh - 1) % fh])
+            acc = out[n, h]
+            acc[:] = bias
+            for i in range(fh):
+                for c in range(C):
+                    for j in range(fw):
+                        x_run, w_run = wide[(h + i) % fh, c, j * n_c:], tiled[i, j, c]
+                        for t in range(run):
+                            acc[t] += x_run[t] * w_run[t]
+    return out.reshape((N, Ho, Wo, n_c))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def conv_direct_kernel_grad(xp, g, fh, fw):  # pragma: no cover - compiled
+    """dW (fh, fw, C, n_c) of ``conv_direct``: the sum over (n, h, w) of xp patch * dZ."""
+    N, Hp, Wp, C = xp.shape
+    _, Ho, Wo, n_c = g.shape
+    run = Wo * n_c
+    acc = np.zeros((fh, fw, C, run), g.dtype)  # summed over the n_W positions at the end
+    wide = np.empty((Hp, C, Wp * n_c), xp.dtype)
+    for n in range(N):
+        for r in range(Hp):
+            _widen(xp[n, r], n_c, wide[r])
+        g_rows = g[n].reshape((Ho, run))
+        for i in range(fh):
+            for c in range(C):
+                for j in range(fw):
+                    a = acc[i, j, c]
+                    for h in range(Ho):
+                        x_run, g_run = wide[h + i, c, j * n_c:], g_rows[h]
+                        for t in range(run):
+                            a[t] += x_run[t] * g_run[t]
+    return acc.reshape((fh, fw, C, Wo, n_c)).sum(axis=3)

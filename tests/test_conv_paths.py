@@ -1,0 +1,63 @@
+"""conv2d's implementation paths give the same results as a plain im2col GEMM: the blocked
+patch copy (several blocks, the last one partial) and the direct kernel for one input channel.
+The registry (op_cases_conv.py) gradient-checks and compares each path with PyTorch on small
+images; these tests cover what small images do not reach."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+import strata
+from strata.ops import conv
+
+
+def reference_conv(x, W, b, s, pad):
+    """Cross-correlation by an einsum over every window: no shared code with strata's paths."""
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    windows = sliding_window_view(xp, W.shape[:2], axis=(1, 2))[:, ::s, ::s]  # (m,H,W,C,f,f)
+    return np.einsum("nhwcij,ijco->nhwo", windows, W) + b
+
+
+def run_conv(x, W, b, s, pad):
+    """Output and the gradients of sum(out * upstream) for x, W and b."""
+    tx, tW, tb = (strata.tensor(a, requires_grad=True) for a in (x, W, b))
+    out = strata.conv2d(tx, tW, tb, s, pad)
+    upstream = np.random.default_rng(1).standard_normal(out.shape)
+    (out * strata.tensor(upstream)).sum().backward()
+    return out.data, tx.grad, tW.grad, tb.grad
+
+
+@pytest.mark.parametrize("images_per_block", [1, 2])
+@pytest.mark.parametrize("s", [1, 2])
+def test_blocked_patches_equal_one_block(monkeypatch, images_per_block, s):
+    """5 images in blocks of 1, or of 2 with the last block partial; the default block size
+    holds all 5 images of this size in one block."""
+    rng = np.random.default_rng(0)
+    x, W, b = (rng.standard_normal(shape) for shape in ((5, 7, 7, 4), (3, 3, 4, 3), (3,)))
+    whole = run_conv(x, W, b, s, 1)
+    n_out = (7 + 2 - 3) // s + 1
+    patch_bytes_per_image = n_out * n_out * 3 * 3 * 4 * x.itemsize
+    monkeypatch.setattr(conv, "_BLOCK_BYTES", images_per_block * patch_bytes_per_image)
+    blocked = run_conv(x, W, b, s, 1)
+    np.testing.assert_allclose(blocked[0], reference_conv(x, W, b, s, 1), rtol=1e-12, atol=1e-12)
+    for got, expected in zip(blocked, whole, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert max(strata.gradcheck(lambda a, k, c: strata.conv2d(a, k, c, s, 1), x, W, b)) < 1e-6
+
+
+def test_direct_kernel_matches_reference_at_lenet_size():
+    """LeNet-5's first layer (28x28x1, f = 5, "same" padding, 6 channels) in float32."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 28, 28, 1)).astype(np.float32)
+    W = rng.standard_normal((5, 5, 1, 6)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    out, _, dW, db = run_conv(x, W, b, 1, 2)
+    assert out.dtype == dW.dtype == np.float32
+    np.testing.assert_allclose(out, reference_conv(x, W, b, 1, 2), rtol=1e-4, atol=1e-4)
+    upstream = np.random.default_rng(1).standard_normal(out.shape)
+    windows = sliding_window_view(np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))), (5, 5), axis=(1, 2))
+    expected_dW = np.einsum("nhwcij,nhwo->ijco", windows, upstream)
+    np.testing.assert_allclose(dW, expected_dW, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(db, upstream.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-3)
