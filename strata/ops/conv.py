@@ -178,9 +178,15 @@ class Conv2D(Function):
             gp = _pad(g, ((fh - 1 - top, fh - 1 - bottom), (fw - 1 - left, fw - 1 - right)))
             W_rot = self.W[::-1, ::-1].transpose(0, 1, 3, 2)
             return _correlate(gp, W_rot, 1, (Hp - top - bottom, Wp - left - right))
-        dcols = g.reshape(-1, n_c) @ np.ascontiguousarray(self.W.reshape(-1, n_c).T)
+        # dcols and col2im in blocks of images, each block's dcols scattered while in cache.
         col2im = kernels.col2im_rows if n_c_prev < 8 else kernels.col2im
-        return _crop(col2im(dcols, self.xp_shape, fh, fw, self.stride, Ho, Wo), self.pads)
+        W_t = np.ascontiguousarray(self.W.reshape(-1, n_c).T)
+        dxp = np.empty(self.xp_shape, np.result_type(g, W_t))
+        step = max(1, _BLOCK_BYTES // (Ho * Wo * W_t.shape[1] * W_t.itemsize))  # images
+        for n in range(0, N, step):
+            dcols = g[n:n + step].reshape(-1, n_c) @ W_t
+            dxp[n:n + step] = col2im(dcols, dxp[n:n + step].shape, fh, fw, self.stride, Ho, Wo)
+        return _crop(dxp, self.pads)
 
 
 def conv2d(x, W, b=None, stride: int = 1, padding="valid"):
