@@ -11,9 +11,10 @@ from op_cases_common import Case, normal
 
 import strata
 
-# (n_H, n_W, n_C_prev, f, s, padding, n_C). Stride-1 cases whose n_C is at most 1.5 n_C_prev
-# (scaled by the sizes) take conv2d's transposed-convolution path for dx, the others col2im;
-# single-channel stride-1 cases take the direct kernel (kernels.conv_direct) forward and for dW.
+# (n_H, n_W, n_C_prev, f, s, padding, n_C). Stride-1 cases with n_C_prev >= 4 whose n_C is at
+# most 1.5 n_C_prev (scaled by the sizes) take conv2d's transposed-convolution path for dx and
+# dW; the others keep their patches for dW and scatter dx by col2im; single-channel stride-1
+# cases take the direct kernel (kernels.conv_direct) forward and for dW.
 CONV_GRID = [
     (5, 5, 1, 1, 1, "valid", 2),
     (7, 6, 3, 3, 1, "same", 4),
@@ -28,6 +29,9 @@ CONV_GRID = [
     (6, 6, 3, 3, 1, "valid", 2),  # dx as a transposed convolution, without padding
     (7, 8, 1, 5, 1, 2, 6),  # direct kernel, LeNet-5's first layer in small
     (6, 5, 1, 3, 1, "same", 3),  # direct kernel, asymmetric "same" padding
+    (6, 7, 4, 3, 1, "same", 5),  # transposed path
+    (7, 7, 6, 3, 1, "valid", 4),  # transposed path without padding
+    (6, 7, 4, 2, 1, "same", 3),  # transposed path, even f: padding only after
 ]
 # (n_H, n_W, n_C, f, s, padding)
 POOL_GRID = [

@@ -61,3 +61,24 @@ def test_direct_kernel_matches_reference_at_lenet_size():
     expected_dW = np.einsum("nhwcij,nhwo->ijco", windows, upstream)
     np.testing.assert_allclose(dW, expected_dW, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(db, upstream.sum(axis=(0, 1, 2)), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("f, pad", [(3, 1), (3, 0), (5, 2)])
+def test_transposed_path_gradients_match_reference(f, pad):
+    """Stride 1 with n_C_prev >= 4 and n_C <= n_C_prev: dx and dW both come from the patches
+    of the padded dZ (Conv2D._transposed_grads), checked against einsums over the windows."""
+    rng = np.random.default_rng(0)
+    x, W, b = (rng.standard_normal(shape) for shape in ((3, 9, 8, 6), (f, f, 6, 5), (5,)))
+    out, dx, dW, db = run_conv(x, W, b, 1, pad)
+    np.testing.assert_allclose(out, reference_conv(x, W, b, 1, pad), rtol=1e-10, atol=1e-10)
+    upstream = np.random.default_rng(1).standard_normal(out.shape)
+    windows = sliding_window_view(np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))), (f, f),
+                                  axis=(1, 2))
+    np.testing.assert_allclose(dW, np.einsum("nhwcij,nhwo->ijco", windows, upstream),
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db, upstream.sum(axis=(0, 1, 2)), rtol=1e-10, atol=1e-10)
+    # dx by the adjoint: <dx, v> = <out(v) - b, upstream> for every v, here for 3 random v.
+    for seed in range(3):
+        v = np.random.default_rng(seed + 10).standard_normal(x.shape)
+        expected = np.sum((reference_conv(v, W, np.zeros(5), 1, pad)) * upstream)
+        np.testing.assert_allclose(np.sum(dx * v), expected, rtol=1e-10)

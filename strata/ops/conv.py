@@ -105,29 +105,24 @@ def _windows(xp, fh, fw, s, out_hw):
 _BLOCK_BYTES = 2 << 20  # patches per GEMM block: about as many as stay in cache
 
 
-def _correlate(xp, W, s: int, out_hw, b=None, cols=None):
-    """Cross-correlation of padded NHWC ``xp`` with ``W`` (fh, fw, n_C_prev, n_C), stride s,
-    plus ``b``, in blocks of whole images: each block's patches are copied (into ``cols``, the
-    full (M, fh*fw*n_C_prev) patch matrix, when given, else into one reused buffer) and
-    multiplied by the kernel while they are still in cache. That GEMM runs up to 2x faster
-    than one over a whole patch matrix streamed back from memory (32-64 channel 3x3
-    convolutions on this project's machines)."""
-    fh, fw, n_c_prev, n_c = W.shape
-    W2 = np.ascontiguousarray(W.reshape(-1, n_c))
-    out = np.empty((xp.shape[0], *out_hw, n_c), np.result_type(xp, W))
+def _patch_blocks(xp, fh: int, fw: int, s: int, out_hw, cols=None):
+    """im2col in blocks of whole images: yields (images, patches), ``patches`` holding the
+    (rows, fh*fw*n_C) patch matrix of the images ``images`` (a slice). Each block is copied
+    into ``cols`` (the full patch matrix, kept by the caller) when given, else into one
+    reused buffer, and the caller multiplies it while it is still in cache: such GEMMs run up
+    to 2x faster than one over a whole patch matrix streamed back from memory (32-64 channel
+    3x3 convolutions on this project's machines)."""
     windows = _windows(xp, fh, fw, s, out_hw)
-    per_image = out_hw[0] * out_hw[1]  # patch rows per image
-    step = max(1, _BLOCK_BYTES // (per_image * len(W2) * xp.itemsize))  # images per block
-    buffer = cols if cols is not None else np.empty((min(step, len(xp)) * per_image, len(W2)),
+    per_image, k = out_hw[0] * out_hw[1], fh * fw * xp.shape[3]  # patch rows per image, width
+    step = max(1, _BLOCK_BYTES // (per_image * k * xp.itemsize))  # images per block
+    buffer = cols if cols is not None else np.empty((min(step, len(xp)) * per_image, k),
                                                     xp.dtype)
-    for n in range(0, xp.shape[0], step):
-        block, z = windows[n:n + step], out[n:n + step].reshape(-1, n_c)
-        rows = buffer[n * per_image:][:len(z)] if cols is not None else buffer[:len(z)]
-        rows.reshape(block.shape)[...] = block
-        np.matmul(rows, W2, out=z)
-        if b is not None:
-            kernels.add_bias(z, b)
-    return out
+    for n in range(0, len(xp), step):
+        block = windows[n:n + step]
+        start = n * per_image if cols is not None else 0
+        patches = buffer[start:start + len(block) * per_image]
+        patches.reshape(block.shape)[...] = block
+        yield slice(n, n + step), patches
 
 
 class Conv2D(Function):
@@ -135,8 +130,9 @@ class Conv2D(Function):
         fh, fw, n_c_prev, n_c = W.shape
         xp = _pad(x, pads)
         self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
+        self.x, self.cols = np.ascontiguousarray(x), None
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
-            self.xp, self.cols = xp, None
+            self.xp = xp
             return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
         if n_c_prev < 4 or (fh, fw, stride) == (1, 1, 1):  # one copy (or none) and one GEMM
             self.cols = im2col(xp, fh, fw, stride, out_hw)
@@ -144,46 +140,77 @@ class Conv2D(Function):
             if b is not None:
                 kernels.add_bias(out, b)
             return out.reshape(x.shape[0], *out_hw, n_c)
-        self.cols = np.empty((x.shape[0] * out_hw[0] * out_hw[1], fh * fw * n_c_prev), xp.dtype)
-        return _correlate(xp, W, stride, out_hw, b, cols=self.cols)
+        if not self._transposed(out_hw):  # dW needs the patches again: keep them all
+            self.cols = np.empty((len(x) * out_hw[0] * out_hw[1], fh * fw * n_c_prev), xp.dtype)
+        W2 = np.ascontiguousarray(W.reshape(-1, n_c))
+        out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
+        for images, patches in _patch_blocks(xp, fh, fw, stride, out_hw, self.cols):
+            z = out[images].reshape(-1, n_c)
+            np.matmul(patches, W2, out=z)
+            if b is not None:
+                kernels.add_bias(z, b)
+        return out
 
     def backward(self, g):
         need_x, need_W, *need_b = self.needs_input_grad
+        fh, fw, n_c_prev, n_c = self.W.shape
         g = np.ascontiguousarray(g)
-        g2 = g.reshape(-1, self.W.shape[3])
-        dW = self._kernel_grad(g) if need_W else None
-        dx = self._input_grad(g) if need_x else None
+        g2 = g.reshape(-1, n_c)
+        if self.cols is None and self.xp_shape[3] > 1:
+            dx, dW = self._transposed_grads(g, need_x, need_W)
+        else:
+            dx = self._col2im_grad(g) if need_x else None
+            if not need_W:
+                dW = None
+            elif self.cols is None:
+                dW = kernels.conv_direct_kernel_grad(self.xp, g, fh, fw)
+            else:  # of the orientations of this tall-skinny product, OpenBLAS's fastest
+                dW = (g2.T @ self.cols).T.reshape(self.W.shape)
         if not need_b:  # called without a bias
             return dx, dW
         return dx, dW, np.ones(len(g2), g.dtype) @ g2 if need_b[0] else None  # GEMV: fast sum
 
-    def _kernel_grad(self, g):
-        if self.cols is None:
-            return kernels.conv_direct_kernel_grad(self.xp, g, *self.W.shape[:2])
-        # Of the orientations of this tall-skinny product, the one OpenBLAS runs fastest.
-        return (g.reshape(-1, self.W.shape[3]).T @ self.cols).T.reshape(self.W.shape)
-
-    def _input_grad(self, g):
-        """dx, by one of two equal computations: dcols = dZ W^T scattered back by col2im; or,
-        for stride 1, the convolution of dZ (zero-padded by f - 1 - p) with the kernel rotated
-        by 180 degrees and its channel axes swapped. The second turns a GEMM with an inner
-        size of n_C into one with f*f*n_C and the scatter into a copy (faster on a ResNet's
-        3x3 convolutions); it is used when its patch matrix is not much larger."""
+    def _transposed(self, out_hw) -> bool:
+        """Whether backward goes by the transposed convolution: stride 1, and its patch
+        matrix (one row per input position, f*f*n_C wide) not much larger than the forward's."""
         fh, fw, n_c_prev, n_c = self.W.shape
         (top, bottom), (left, right) = self.pads
-        N, Hp, Wp, _ = self.xp_shape
+        n_h, n_w = self.xp_shape[1] - top - bottom, self.xp_shape[2] - left - right
+        return (self.stride == 1 and max(top, bottom) < fh and max(left, right) < fw
+                and n_h * n_w * n_c <= 1.5 * out_hw[0] * out_hw[1] * n_c_prev)
+
+    def _transposed_grads(self, g, need_x, need_W):
+        """dx and dW from the patches of dZ zero-padded by f - 1 - p ("gcols", one row per
+        input position). dx is the convolution of dZ with the kernel rotated by 180 degrees
+        and its channel axes swapped: gcols @ W_rot, a GEMM with an inner size of f*f*n_C
+        instead of n_C and no scatter. The same patches give dW: gcols^T x = dW rotated, since
+        dW[i, j] sums x[q] dZ[q - (i, j)] over the input positions q. Both GEMMs run block by
+        block on patches still in cache, and the forward pass did not keep its patches."""
+        fh, fw, n_c_prev, n_c = self.W.shape
+        (top, bottom), (left, right) = self.pads
+        gp = _pad(g, ((fh - 1 - top, fh - 1 - bottom), (fw - 1 - left, fw - 1 - right)))
+        W_rot = np.ascontiguousarray(self.W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, n_c_prev))
+        dx = np.empty(self.x.shape, np.result_type(g, W_rot)) if need_x else None
+        dW = np.zeros((n_c_prev, fh * fw * n_c), np.result_type(g, self.x)) if need_W else None
+        for images, patches in _patch_blocks(gp, fh, fw, 1, self.x.shape[1:3]):
+            if need_x:
+                np.matmul(patches, W_rot, out=dx[images].reshape(-1, n_c_prev))
+            if need_W:
+                dW += self.x[images].reshape(-1, n_c_prev).T @ patches
+        if need_W:  # so far dW[c, i', j', o] holds dW[f - 1 - i', f - 1 - j', c, o]
+            dW = dW.reshape(n_c_prev, fh, fw, n_c)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
+        return dx, dW
+
+    def _col2im_grad(self, g):
+        """dx as dcols = dZ W^T scattered back by col2im, in blocks of images, each block's
+        dcols scattered while still in cache."""
+        fh, fw, n_c_prev, n_c = self.W.shape
         Ho, Wo = g.shape[1:3]
-        if (self.stride == 1 and max(top, bottom) < fh and max(left, right) < fw
-                and (Hp - top - bottom) * (Wp - left - right) * n_c <= 1.5 * Ho * Wo * n_c_prev):
-            gp = _pad(g, ((fh - 1 - top, fh - 1 - bottom), (fw - 1 - left, fw - 1 - right)))
-            W_rot = self.W[::-1, ::-1].transpose(0, 1, 3, 2)
-            return _correlate(gp, W_rot, 1, (Hp - top - bottom, Wp - left - right))
-        # dcols and col2im in blocks of images, each block's dcols scattered while in cache.
         col2im = kernels.col2im_rows if n_c_prev < 8 else kernels.col2im
         W_t = np.ascontiguousarray(self.W.reshape(-1, n_c).T)
         dxp = np.empty(self.xp_shape, np.result_type(g, W_t))
         step = max(1, _BLOCK_BYTES // (Ho * Wo * W_t.shape[1] * W_t.itemsize))  # images
-        for n in range(0, N, step):
+        for n in range(0, len(dxp), step):
             dcols = g[n:n + step].reshape(-1, n_c) @ W_t
             dxp[n:n + step] = col2im(dcols, dxp[n:n + step].shape, fh, fw, self.stride, Ho, Wo)
         return _crop(dxp, self.pads)
