@@ -68,7 +68,7 @@ def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     """Windowed maximum and the flat (row * Wp + col) position of the first maximum."""
     N, _, Wp, C = xp.shape
     out = np.empty((N, Ho, Wo, C), xp.dtype)
-    arg = np.empty((N, Ho, Wo, C), np.int64)
+    arg = np.empty((N, Ho, Wo, C), np.int32)  # a flat position within one image
     for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
