@@ -8,6 +8,9 @@ Output size per spatial axis: floor((n + p_before + p_after - f) / s) + 1. Paddi
 "valid" (none), "same" (output ceil(n / s); p = (f - 1) / 2 on each side for odd f and s = 1,
 the extra row/column after when the total is odd, as TensorFlow and Keras do), an int p on
 every side, or a pair (p_H, p_W).
+
+How the GEMMs are arranged (patches in cache-sized blocks, the transposed convolution for
+dx and dW, the direct kernel for one input channel): docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Loops compiled by numba for the convolution and pooling ops (NHWC, C-contiguous arrays).
+"""Loops compiled by numba for the convolution, pooling, batch-norm and ReLU ops (NHWC,
+C-contiguous arrays).
 
 NumPy has no fast scatter-add of overlapping windows (col2im) nor a windowed argmax; written as
 plain loops and compiled, they run 5-30x faster than the NumPy formulations (PERF_NOTES). The
@@ -7,7 +8,9 @@ The kernels run on the calling thread (no numba thread pool): OpenBLAS keeps its
 threads spinning for a while after each GEMM, and a second pool competing with them for the
 cores made a LeNet-5 training step 2-4x slower on a 2-core machine. error_model="numpy"
 (division by zero gives inf, as in NumPy, instead of raising) lets LLVM vectorize the loops:
-Python's error model kept them scalar, 3-4x slower.
+Python's error model kept them scalar, 3-4x slower. Likewise an index numba cannot prove
+non-negative (e.g. h * s + i) gets a wraparound test that stops vectorization: inner loops
+index slices with plain range variables (10x on the direct convolution).
 Compiled once per dtype and cached on disk (the first call takes a second or two).
 """
 
@@ -185,13 +188,14 @@ def normalize_backward(g2, x_hat, scale, training):  # pragma: no cover - compil
     return dx, dgamma, dbeta
 
 
-# Direct convolution for few input channels (stride 1): a GEMM over patches with an inner size
-# of f*f*n_C_prev (25 for LeNet-5's first layer) is memory-bound on its patch matrix, and the
-# patch copy costs as much again. Here each output row (n_W * n_C contiguous floats) is summed
-# as f*f*n_C_prev shifted multiply-adds: each input row is expanded so that its pixel w sits
-# at w*n_C + o for every output channel o ("wide" below), and shifting by j pixels is then
-# shifting by j*n_C floats. Inner loops index slices from 0 so that numba knows the indices are
-# not negative (a possibly negative index adds a wraparound test that stops vectorization).
+# Direct convolution for one input channel (stride 1; conv2d uses it for n_C_prev = 1, the
+# loops accept any): a GEMM over patches with an inner size of f*f (25 for LeNet-5's first
+# layer) is memory-bound on its patch matrix, and the patch copy costs as much again. Here
+# each output row (n_W * n_C contiguous floats) is summed as f*f*n_C_prev shifted
+# multiply-adds: each input row is expanded so that its pixel w sits at w*n_C + o for every
+# output channel o ("wide" below), and shifting by j pixels is then shifting by j*n_C floats.
+# Inner loops index slices from 0 so that numba knows the indices are not negative (a
+# possibly negative index adds a wraparound test that stops vectorization).
 
 @numba.njit(cache=True, error_model="numpy")
 def _widen(x_row, n_c, wide):  # pragma: no cover - compiled
