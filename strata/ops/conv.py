@@ -133,7 +133,9 @@ class Conv2D(Function):
         fh, fw, n_c_prev, n_c = W.shape
         xp = _pad(x, pads)
         self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
-        self.x, self.cols = np.ascontiguousarray(x), None
+        # What backward needs, by route: xp (direct kernel), x (transposed convolution), or
+        # the patches (the rest).
+        self.xp = self.x = self.cols = None
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
             self.xp = xp
             return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
@@ -143,7 +145,9 @@ class Conv2D(Function):
             if b is not None:
                 kernels.add_bias(out, b)
             return out.reshape(x.shape[0], *out_hw, n_c)
-        if not self._transposed(out_hw):  # dW needs the patches again: keep them all
+        if self._transposed(out_hw):
+            self.x = np.ascontiguousarray(x)
+        else:  # dW needs the patches again: keep them all
             self.cols = np.empty((len(x) * out_hw[0] * out_hw[1], fh * fw * n_c_prev), xp.dtype)
         W2 = np.ascontiguousarray(W.reshape(-1, n_c))
         out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
@@ -159,13 +163,13 @@ class Conv2D(Function):
         fh, fw, n_c_prev, n_c = self.W.shape
         g = np.ascontiguousarray(g)
         g2 = g.reshape(-1, n_c)
-        if self.cols is None and self.xp_shape[3] > 1:
+        if self.x is not None:
             dx, dW = self._transposed_grads(g, need_x, need_W)
         else:
             dx = self._col2im_grad(g) if need_x else None
             if not need_W:
                 dW = None
-            elif self.cols is None:
+            elif self.xp is not None:
                 dW = kernels.conv_direct_kernel_grad(self.xp, g, fh, fw)
             else:  # of the orientations of this tall-skinny product, OpenBLAS's fastest
                 dW = (g2.T @ self.cols).T.reshape(self.W.shape)
