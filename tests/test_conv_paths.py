@@ -1,5 +1,6 @@
 """conv2d's implementation paths give the same results as a plain im2col GEMM: the blocked
-patch copy (several blocks, the last one partial) and the direct kernel for one input channel.
+patch copy (several blocks, the last one partial), the batch split across threads
+(strata.ops.parallel) and the direct kernel for one input channel.
 The registry (op_cases_conv.py) gradient-checks and compares each path with PyTorch on small
 images; these tests cover what small images do not reach."""
 
@@ -10,7 +11,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 import strata
-from strata.ops import conv
+from strata.ops import conv, parallel
 
 
 def reference_conv(x, W, b, s, pad):
@@ -82,3 +83,52 @@ def test_transposed_path_gradients_match_reference(f, pad):
         v = np.random.default_rng(seed + 10).standard_normal(x.shape)
         expected = np.sum((reference_conv(v, W, np.zeros(5), 1, pad)) * upstream)
         np.testing.assert_allclose(np.sum(dx * v), expected, rtol=1e-10)
+
+
+# (x shape, kernel shape, stride, padding): the four routes of Conv2D (transposed dx and dW,
+# kept patches with col2im at stride 2, kept patches when channels expand, 1x1 pixels).
+ROUTES = [((7, 8, 8, 6), (3, 3, 6, 5), 1, 1), ((7, 9, 9, 4), (3, 3, 4, 6), 2, 1),
+          ((7, 6, 6, 3), (3, 3, 3, 8), 1, 0), ((7, 5, 5, 4), (1, 1, 4, 6), 1, 0)]
+
+
+@pytest.mark.parametrize("x_shape, W_shape, s, pad", ROUTES)
+def test_batch_split_across_threads_equals_one_part(monkeypatch, x_shape, W_shape, s, pad):
+    """7 images split into 3 parts of 2, 2 and 3 (one per thread) give the results of one part,
+    and the split path passes gradcheck."""
+    rng = np.random.default_rng(0)
+    x, W, b = (rng.standard_normal(shape) for shape in (x_shape, W_shape, W_shape[3:]))
+    monkeypatch.setattr(parallel, "MIN_FLOPS", float("inf"))
+    whole = run_conv(x, W, b, s, pad)
+    monkeypatch.setattr(parallel, "MIN_FLOPS", 0)
+    monkeypatch.setattr(parallel, "threads", lambda: 3)
+    split = run_conv(x, W, b, s, pad)
+    np.testing.assert_allclose(split[0], reference_conv(x, W, b, s, pad), rtol=1e-12, atol=1e-12)
+    for got, expected in zip(split, whole, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert max(strata.gradcheck(lambda a, k, c: strata.conv2d(a, k, c, s, pad), x, W, b)) < 1e-6
+
+
+def test_over_images_covers_the_batch_and_restores_blas_threads(monkeypatch):
+    monkeypatch.setattr(parallel, "threads", lambda: 3)
+    before = [lib.num_threads for lib in parallel._blas().lib_controllers]
+    seen = []
+
+    def work(part):
+        seen.append(part)
+        return np.full(2, part.stop - part.start)
+
+    assert parallel.sum_over_images(work, 10).tolist() == [10, 10]
+    assert sorted((p.start, p.stop) for p in seen) == [(0, 3), (3, 6), (6, 10)]
+    assert parallel.over_images(work, 10, flops=parallel.MIN_FLOPS / 2)[0].tolist() == [10, 10]
+    assert [lib.num_threads for lib in parallel._blas().lib_controllers] == before
+
+
+def test_over_images_raises_the_error_of_a_part(monkeypatch):
+    monkeypatch.setattr(parallel, "threads", lambda: 2)
+
+    def work(part):
+        if part.start > 0:
+            raise ValueError(f"part {part.start}:{part.stop} failed")
+
+    with pytest.raises(ValueError, match="part 2:4 failed"):
+        parallel.over_images(work, 4)

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from strata.autograd import Function, ShapeError
-from strata.ops import kernels
+from strata.ops import kernels, parallel
 from strata.ops.common import lift
 
 
@@ -82,22 +82,6 @@ def _crop(dxp, pads):
     return dxp[:, top:dxp.shape[1] - bottom, left:dxp.shape[2] - right, :]
 
 
-def im2col(xp, fh: int, fw: int, s: int, out_hw) -> np.ndarray:
-    """The patches of padded NHWC ``xp`` as a matrix (m * n_H * n_W, fh * fw * n_C_prev), row
-    (n, h, w) holding xp[n, h*s : h*s + fh, w*s : w*s + fw, :] in (i, j, c) order (so the
-    kernel (fh, fw, n_C_prev, n_C) reshapes to (fh * fw * n_C_prev, n_C) without a copy).
-
-    With fewer than 4 channels the copy runs faster into the transposed layout (long
-    contiguous runs, PERF_NOTES), so the result may be the transposed view of a C-ordered
-    (K, M) array; matmul takes either without copying.
-    """
-    windows = _windows(xp, fh, fw, s, out_hw)
-    k = fh * fw * xp.shape[3]
-    if xp.shape[3] < 4:
-        return np.ascontiguousarray(windows.transpose(3, 4, 5, 0, 1, 2)).reshape(k, -1).T
-    return np.ascontiguousarray(windows).reshape(-1, k)
-
-
 def _windows(xp, fh, fw, s, out_hw):
     """The (m, n_H, n_W, fh, fw, n_C) strided view of every patch of ``xp`` (no copy)."""
     n_h, n_w = out_hw
@@ -131,31 +115,39 @@ def _patch_blocks(xp, fh: int, fw: int, s: int, out_hw, cols=None):
 class Conv2D(Function):
     def forward(self, x, W, b=None, *, stride, pads, out_hw):
         fh, fw, n_c_prev, n_c = W.shape
-        xp = _pad(x, pads)
-        self.W, self.xp_shape, self.stride, self.pads = W, xp.shape, stride, pads
+        self.W, self.stride, self.pads = W, stride, pads
+        self.xp_shape = (len(x), x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1]), n_c_prev)
         # What backward needs, by route: xp (direct kernel), x (transposed convolution), or
         # the patches (the rest).
         self.xp = self.x = self.cols = None
+        self.flops = 2 * len(x) * out_hw[0] * out_hw[1] * fh * fw * n_c_prev * n_c  # one GEMM
+        out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
-            self.xp = xp
-            return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
-        if n_c_prev < 4 or (fh, fw, stride) == (1, 1, 1):  # one copy (or none) and one GEMM
-            self.cols = im2col(xp, fh, fw, stride, out_hw)
-            out = self.cols @ W.reshape(-1, n_c)
-            if b is not None:
-                kernels.add_bias(out, b)
-            return out.reshape(x.shape[0], *out_hw, n_c)
-        if self._transposed(out_hw):
+            xp = self.xp = _pad(x, pads)
+            bias = np.zeros(n_c, W.dtype) if b is None else b
+            return kernels.conv_direct(xp, W, bias, out)
+        pixels = (fh, fw, stride) == (1, 1, 1)  # the patches are the pixels themselves
+        if pixels:
+            self.cols = np.ascontiguousarray(x).reshape(-1, n_c_prev)
+        elif self._transposed(out_hw):
             self.x = np.ascontiguousarray(x)
         else:  # dW needs the patches again: keep them all
-            self.cols = np.empty((len(x) * out_hw[0] * out_hw[1], fh * fw * n_c_prev), xp.dtype)
+            self.cols = np.empty((len(x) * out_hw[0] * out_hw[1], fh * fw * n_c_prev), out.dtype)
         W2 = np.ascontiguousarray(W.reshape(-1, n_c))
-        out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
-        for images, patches in _patch_blocks(xp, fh, fw, stride, out_hw, self.cols):
-            z = out[images].reshape(-1, n_c)
-            np.matmul(patches, W2, out=z)
-            if b is not None:
-                kernels.add_bias(z, b)
+        rows = out_hw[0] * out_hw[1]  # patch rows per image
+
+        def work(part):  # the images ``part``, on one thread
+            cols = None if self.cols is None else self.cols[part.start * rows:part.stop * rows]
+            out_part = out[part]
+            blocks = ([(slice(None), cols)] if pixels else
+                      _patch_blocks(_pad(x[part], pads), fh, fw, stride, out_hw, cols))
+            for images, patches in blocks:
+                z = out_part[images].reshape(-1, n_c)
+                np.matmul(patches, W2, out=z)
+                if b is not None:
+                    kernels.add_bias(z, b)
+
+        parallel.over_images(work, len(x), self.flops)
         return out
 
     def backward(self, g):
@@ -172,7 +164,11 @@ class Conv2D(Function):
             elif self.xp is not None:
                 dW = kernels.conv_direct_kernel_grad(self.xp, g, fh, fw)
             else:  # of the orientations of this tall-skinny product, OpenBLAS's fastest
-                dW = (g2.T @ self.cols).T.reshape(self.W.shape)
+                rows = g.shape[1] * g.shape[2]  # patch rows per image
+                dW = parallel.sum_over_images(
+                    lambda part: g2[part.start * rows:part.stop * rows].T
+                    @ self.cols[part.start * rows:part.stop * rows], len(g), self.flops)
+                dW = dW.T.reshape(self.W.shape)
         if not need_b:  # called without a bias
             return dx, dW
         return dx, dW, np.ones(len(g2), g.dtype) @ g2 if need_b[0] else None  # GEMV: fast sum
@@ -195,15 +191,21 @@ class Conv2D(Function):
         block on patches still in cache, and the forward pass did not keep its patches."""
         fh, fw, n_c_prev, n_c = self.W.shape
         (top, bottom), (left, right) = self.pads
-        gp = _pad(g, ((fh - 1 - top, fh - 1 - bottom), (fw - 1 - left, fw - 1 - right)))
+        pads = ((fh - 1 - top, fh - 1 - bottom), (fw - 1 - left, fw - 1 - right))
         W_rot = np.ascontiguousarray(self.W[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, n_c_prev))
         dx = np.empty(self.x.shape, np.result_type(g, W_rot)) if need_x else None
-        dW = np.zeros((n_c_prev, fh * fw * n_c), np.result_type(g, self.x)) if need_W else None
-        for images, patches in _patch_blocks(gp, fh, fw, 1, self.x.shape[1:3]):
-            if need_x:
-                np.matmul(patches, W_rot, out=dx[images].reshape(-1, n_c_prev))
-            if need_W:
-                dW += self.x[images].reshape(-1, n_c_prev).T @ patches
+
+        def work(part):
+            x = self.x[part]
+            dW = np.zeros((n_c_prev, fh * fw * n_c), np.result_type(g, x)) if need_W else None
+            for images, patches in _patch_blocks(_pad(g[part], pads), fh, fw, 1, x.shape[1:3]):
+                if need_x:
+                    np.matmul(patches, W_rot, out=dx[part][images].reshape(-1, n_c_prev))
+                if need_W:
+                    dW += x[images].reshape(-1, n_c_prev).T @ patches
+            return dW
+
+        dW = parallel.sum_over_images(work, len(g), self.flops)
         if need_W:  # so far dW[c, i', j', o] holds dW[f - 1 - i', f - 1 - j', c, o]
             dW = dW.reshape(n_c_prev, fh, fw, n_c)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
         return dx, dW
@@ -217,9 +219,14 @@ class Conv2D(Function):
         W_t = np.ascontiguousarray(self.W.reshape(-1, n_c).T)
         dxp = np.empty(self.xp_shape, np.result_type(g, W_t))
         step = max(1, _BLOCK_BYTES // (Ho * Wo * W_t.shape[1] * W_t.itemsize))  # images
-        for n in range(0, len(dxp), step):
-            dcols = g[n:n + step].reshape(-1, n_c) @ W_t
-            dxp[n:n + step] = col2im(dcols, dxp[n:n + step].shape, fh, fw, self.stride, Ho, Wo)
+
+        def work(part):
+            for n in range(part.start, part.stop, step):
+                block = slice(n, min(n + step, part.stop))
+                dcols = g[block].reshape(-1, n_c) @ W_t
+                dxp[block] = col2im(dcols, dxp[block].shape, fh, fw, self.stride, Ho, Wo)
+
+        parallel.over_images(work, len(dxp), self.flops)
         return _crop(dxp, self.pads)
 
 
