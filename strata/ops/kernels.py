@@ -6,7 +6,9 @@ plain loops and compiled, they run 5-30x faster than the NumPy formulations (PER
 forward patch copy (im2col) stays in NumPy, whose strided copies are faster than a loop here.
 The kernels run on the calling thread (no numba thread pool): OpenBLAS keeps its worker
 threads spinning for a while after each GEMM, and a second pool competing with them for the
-cores made a LeNet-5 training step 2-4x slower on a 2-core machine. error_model="numpy"
+cores made a LeNet-5 training step 2-4x slower on a 2-core machine. Those that conv2d runs on
+each part of a batch split across threads (strata.ops.parallel) release the GIL (nogil).
+error_model="numpy"
 (division by zero gives inf, as in NumPy, instead of raising) lets LLVM vectorize the loops:
 Python's error model kept them scalar, 3-4x slower. Likewise an index numba cannot prove
 non-negative (e.g. h * s + i) gets a wraparound test that stops vectorization: inner loops
