@@ -105,15 +105,6 @@ def conv_cases() -> list[Case]:
     cases.append(Case("conv2d", "no-bias", lambda x, W: strata.conv2d(x, W, None, 1, "same"),
                       lambda x, W: _torch_conv(3, 1, "same")(x, W, None),
                       (normal(2, 5, 4, 2), normal(3, 3, 2, 3))))
-    # ReLU fused into the output pass (nn.Conv2D(activation="relu")): the direct kernel, the
-    # transposed path and the col2im path.
-    for h, w, c, f, s, p, n_c in [(7, 8, 1, 5, 1, 2, 6), (6, 7, 4, 3, 1, "same", 5),
-                                  (9, 8, 2, 3, 2, 1, 5)]:
-        name = f"relu-{h}x{w}x{c}-f{f}-s{s}-{p}-to{n_c}"
-        cases.append(Case("conv2d", name,
-                          lambda x, W, b, s=s, p=p: strata.conv2d(x, W, b, s, p, relu=True),
-                          lambda x, W, b, f=f, s=s, p=p: _torch_conv(f, s, p)(x, W, b).relu(),
-                          (normal(2, h, w, c), normal(f, f, c, n_c), normal(n_c))))
     for h, w, c, f, s, p in POOL_GRID:
         name = f"{h}x{w}x{c}-f{f}-s{s}-{p}"
         cases.append(Case("max_pool2d", name, lambda x, f=f, s=s, p=p: strata.max_pool2d(

@@ -69,8 +69,6 @@ class Conv2D(Module):
         elif x.shape[3] != self.W.shape[2]:
             raise ShapeError(f"Conv2D({self.filters}): expected {self.W.shape[2]} input channels "
                              f"(n_C_prev), got input of shape {x.shape}")
-        if self.activation is ops.relu:  # fused: one pass over the output fewer each way
-            return conv.conv2d(x, self.W, self.b, self.strides, self.padding, relu=True)
         return self.activation(conv.conv2d(x, self.W, self.b, self.strides, self.padding))
 
     def extra_repr(self) -> str:

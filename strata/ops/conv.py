@@ -113,20 +113,19 @@ def _patch_blocks(xp, fh: int, fw: int, s: int, out_hw, cols=None):
 
 
 class Conv2D(Function):
-    def forward(self, x, W, b=None, *, stride, pads, out_hw, relu):
+    def forward(self, x, W, b=None, *, stride, pads, out_hw):
         fh, fw, n_c_prev, n_c = W.shape
-        self.W, self.stride, self.pads, self.relu = W, stride, pads, relu
+        self.W, self.stride, self.pads = W, stride, pads
         self.xp_shape = (len(x), x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1]), n_c_prev)
         # What backward needs, by route: xp (direct kernel), x (transposed convolution), or
         # the patches (the rest).
         self.xp = self.x = self.cols = None
         self.flops = 2 * len(x) * out_hw[0] * out_hw[1] * fh * fw * n_c_prev * n_c  # one GEMM
         out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
-        self.out = out if relu else None  # backward's mask
-        bias = np.zeros(n_c, out.dtype) if b is None else b
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
-            self.xp = _pad(x, pads)
-            return kernels.conv_direct(self.xp, W, bias, out, relu)
+            xp = self.xp = _pad(x, pads)
+            bias = np.zeros(n_c, W.dtype) if b is None else b
+            return kernels.conv_direct(xp, W, bias, out)
         pixels = (fh, fw, stride) == (1, 1, 1)  # the patches are the pixels themselves
         if pixels:
             self.cols = np.ascontiguousarray(x).reshape(-1, n_c_prev)
@@ -145,8 +144,8 @@ class Conv2D(Function):
             for images, patches in blocks:
                 z = out_part[images].reshape(-1, n_c)
                 np.matmul(patches, W2, out=z)
-                if b is not None or relu:  # in place while z is in cache
-                    kernels.add_bias(z, bias, relu)
+                if b is not None:
+                    kernels.add_bias(z, b)
 
         parallel.over_images(work, len(x), self.flops)
         return out
@@ -155,8 +154,6 @@ class Conv2D(Function):
         need_x, need_W, *need_b = self.needs_input_grad
         fh, fw, n_c_prev, n_c = self.W.shape
         g = np.ascontiguousarray(g)
-        if self.relu:
-            g = kernels.relu_backward(g.reshape(-1), self.out.reshape(-1)).reshape(g.shape)
         g2 = g.reshape(-1, n_c)
         if self.x is not None:
             dx, dW = self._transposed_grads(g, need_x, need_W)
@@ -233,13 +230,10 @@ class Conv2D(Function):
         return _crop(dxp, self.pads)
 
 
-def conv2d(x, W, b=None, stride: int = 1, padding="valid", relu: bool = False):
+def conv2d(x, W, b=None, stride: int = 1, padding="valid"):
     """2-D convolution (cross-correlation) of NHWC ``x`` (m, n_H_prev, n_W_prev, n_C_prev) with
     ``W`` (f, f, n_C_prev, n_C) plus ``b`` (n_C,): output (m, n_H, n_W, n_C), each element
-    sum(a_slice_prev * W[..., c]) + b[c] (the course's conv_single_step).
-
-    ``relu=True`` returns relu(conv2d(x, W, b)) with the ReLU applied in the same pass (as
-    ``nn.Conv2D(activation="relu")`` does): one pass over the output fewer each way."""
+    sum(a_slice_prev * W[..., c]) + b[c] (the course's conv_single_step)."""
     x, W = lift(x), lift(W)
     if W.ndim != 4:
         raise ShapeError(f"conv2d: expected a kernel of shape (f, f, n_C_prev, n_C), got {W.shape}")
@@ -254,7 +248,7 @@ def conv2d(x, W, b=None, stride: int = 1, padding="valid", relu: bool = False):
         raise ValueError(f"conv2d: expected equal strides along n_H and n_W, got {stride!r}")
     pads, out_hw = _geometry(x.shape, W.shape[:2], s, padding, "conv2d")
     inputs = (x, W) if b is None else (x, W, b)
-    return Conv2D.apply(*inputs, stride=s[0], pads=pads, out_hw=out_hw, relu=bool(relu))
+    return Conv2D.apply(*inputs, stride=s[0], pads=pads, out_hw=out_hw)
 
 
 class MaxPool2D(Function):

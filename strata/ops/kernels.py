@@ -59,14 +59,12 @@ def col2im_rows(dcols, xp_shape, fh, fw, s, Ho, Wo):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def add_bias(out, b, relu):  # pragma: no cover - compiled
-    """out[m, k] += b[k] in place, then max(out, 0) if ``relu`` (NaN stays NaN); returns out.
-    (NumPy's broadcast add is slow on narrow rows.)"""
+def add_bias(out, b):  # pragma: no cover - compiled
+    """out[m, k] += b[k] in place, returning out (NumPy's broadcast add is slow on narrow rows)."""
     M, K = out.shape
     for m in range(M):
         for k in range(K):
-            v = out[m, k] + b[k]
-            out[m, k] = (0 if v <= 0 else v) if relu else v
+            out[m, k] += b[k]
     return out
 
 
@@ -213,9 +211,9 @@ def _widen(x_row, n_c, wide):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, error_model="numpy")
-def conv_direct(xp, W, b, out, relu):  # pragma: no cover - compiled
-    """Stride-1 cross-correlation of padded NHWC ``xp`` with W (fh, fw, C, n_c), plus b, then
-    max(., 0) if ``relu``, written into ``out`` (N, Ho, Wo, n_c)."""
+def conv_direct(xp, W, b, out):  # pragma: no cover - compiled
+    """Stride-1 cross-correlation of padded NHWC ``xp`` with W (fh, fw, C, n_c), plus b,
+    written into ``out`` (N, Ho, Wo, n_c)."""
     N, Hp, Wp, C = xp.shape
     fh, fw, _, n_c = W.shape
     Ho, Wo = Hp - fh + 1, Wp - fw + 1
@@ -240,11 +238,6 @@ def conv_direct(xp, W, b, out, relu):  # pragma: no cover - compiled
                         x_run, w_run = wide[(h + i) % fh, c, j * n_c:], tiled[i, j, c]
                         for t in range(run):
                             acc[t] += x_run[t] * w_run[t]
-        if relu:  # while the image's output is in cache
-            image = rows[n].reshape(-1)
-            for t in range(image.size):
-                v = image[t]
-                image[t] = 0 if v <= 0 else v
     return out
 
 
