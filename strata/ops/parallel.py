@@ -5,8 +5,13 @@ single-threaded BLAS (as PyTorch's and Caffe's im2col convolutions do).
 Why not one multi-threaded GEMM per block of patches: a block copied by one core and then
 read by both BLAS threads moves half of it between the cores' caches, and the next copy into
 the same buffer moves it back. On this project's 2-core machines that traffic doubled the time
-of a 32-channel 3x3 convolution (one 1.2 GFLOP forward: 24-35 ms against 14-16 ms split by
+of a 32-channel 3x3 convolution (one 1.2 GFLOP forward: 24-35 ms against 14-17 ms split by
 images; docs/ARCHITECTURE.md). Split by images, each core reads only what it wrote.
+
+Work under ``MIN_FLOPS`` is not split: its parts are too small to gain, and after a
+multi-threaded GEMM elsewhere (a Dense layer's) OpenBLAS's idle threads keep spinning for a
+while and compete with the split's threads for the cores (LeNet-5's 61 MFLOP convolution lost
+4-5 ms a step that way). The limit is measured on 2 cores; MAX_THREADS is a guess, untried.
 
 The work runs on a small pool of Python threads; NumPy's copies, BLAS and the numba kernels
 (compiled with nogil) release the GIL, so the parts run at the same time. The number of
@@ -19,7 +24,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-MIN_FLOPS = 64e6
+MIN_FLOPS = 64e6  # per call: a 1x1 ResNet shortcut (67 MFLOP) splits, LeNet-5's conv (61) not
 MAX_THREADS = 8  # beyond this the Python between the GEMMs would contend for the GIL
 
 _lock = threading.Lock()
