@@ -121,11 +121,10 @@ class Conv2D(Function):
         # the patches (the rest).
         self.xp = self.x = self.cols = None
         self.flops = 2 * len(x) * out_hw[0] * out_hw[1] * fh * fw * n_c_prev * n_c  # one GEMM
-        out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
             xp = self.xp = _pad(x, pads)
-            bias = np.zeros(n_c, W.dtype) if b is None else b
-            return kernels.conv_direct(xp, W, bias, out)
+            return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
+        out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
         pixels = (fh, fw, stride) == (1, 1, 1)  # the patches are the pixels themselves
         if pixels:
             self.cols = np.ascontiguousarray(x).reshape(-1, n_c_prev)
@@ -215,7 +214,6 @@ class Conv2D(Function):
         dcols scattered while still in cache."""
         fh, fw, n_c_prev, n_c = self.W.shape
         Ho, Wo = g.shape[1:3]
-        col2im = kernels.col2im_rows if n_c_prev < 8 else kernels.col2im
         W_t = np.ascontiguousarray(self.W.reshape(-1, n_c).T)
         dxp = np.empty(self.xp_shape, np.result_type(g, W_t))
         step = max(1, _BLOCK_BYTES // (Ho * Wo * W_t.shape[1] * W_t.itemsize))  # images
@@ -224,7 +222,7 @@ class Conv2D(Function):
             for n in range(part.start, part.stop, step):
                 block = slice(n, min(n + step, part.stop))
                 dcols = g[block].reshape(-1, n_c) @ W_t
-                dxp[block] = col2im(dcols, dxp[block].shape, fh, fw, self.stride, Ho, Wo)
+                dxp[block] = kernels.col2im(dcols, dxp[block].shape, fh, fw, self.stride, Ho, Wo)
 
         parallel.over_images(work, len(dxp), self.flops)
         return _crop(dxp, self.pads)
