@@ -12,7 +12,8 @@ error_model="numpy"
 (division by zero gives inf, as in NumPy, instead of raising) lets LLVM vectorize the loops:
 Python's error model kept them scalar, 3-4x slower. Likewise an index numba cannot prove
 non-negative (e.g. h * s + i) gets a wraparound test that stops vectorization: inner loops
-index slices with plain range variables (10x on the direct convolution).
+index slices with plain range variables (10x on the direct convolution) or flat arrays with
+unsigned (np.uint64) indices (2.3x on col2im).
 Compiled once per dtype and cached on disk (the first call takes a second or two).
 """
 
