@@ -32,6 +32,7 @@ CONV_GRID = [
     (6, 7, 4, 3, 1, "same", 5),  # transposed path
     (7, 7, 6, 3, 1, "valid", 4),  # transposed path without padding
     (6, 7, 4, 2, 1, "same", 3),  # transposed path, even f: padding only after
+    (5, 4, 3, 1, 1, 1, 4),  # 1x1: the patches are the (padded) pixels
 ]
 # (n_H, n_W, n_C, f, s, padding)
 POOL_GRID = [

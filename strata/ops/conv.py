@@ -127,7 +127,7 @@ class Conv2D(Function):
         out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
         pixels = (fh, fw, stride) == (1, 1, 1)  # the patches are the pixels themselves
         if pixels:
-            self.cols = np.ascontiguousarray(x).reshape(-1, n_c_prev)
+            self.cols = _pad(x, pads).reshape(-1, n_c_prev)
         elif self._transposed(out_hw):
             self.x = np.ascontiguousarray(x)
         else:  # dW needs the patches again: keep them all
