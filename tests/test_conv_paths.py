@@ -6,6 +6,8 @@ images; these tests cover what small images do not reach."""
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
@@ -132,3 +134,22 @@ def test_over_images_raises_the_error_of_a_part(monkeypatch):
 
     with pytest.raises(ValueError, match="part 2:4 failed"):
         parallel.over_images(work, 4)
+
+
+def _split_conv_exits_cleanly():
+    x, W = np.ones((4, 6, 6, 3)), np.ones((3, 3, 3, 2))
+    assert strata.conv2d(x, W, None, 1, 1).data[0, 2, 2, 0] == 27
+
+
+def test_a_forked_child_starts_its_own_threads(monkeypatch):
+    """After the parent has split a batch (its pool threads exist), a forked child's split
+    runs instead of waiting forever on the parent's threads, which the child does not have."""
+    monkeypatch.setattr(parallel, "MIN_FLOPS", 0)
+    monkeypatch.setattr(parallel, "threads", lambda: 2)
+    _split_conv_exits_cleanly()
+    child = multiprocessing.get_context("fork").Process(target=_split_conv_exits_cleanly)
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0

@@ -21,6 +21,7 @@ by the user applies), at most ``MAX_THREADS``; BLAS is held to one thread while 
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +30,17 @@ MAX_THREADS = 8  # beyond this the Python between the GEMMs would contend for th
 
 _lock = threading.Lock()
 _state = {}  # "blas": threadpoolctl's controller of the loaded BLAS libraries, "pool"
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (multiprocessing's default on Linux) has none of the parent's threads:
+    it starts its own pool, and its own lock in case another thread held it at the fork."""
+    global _lock
+    _lock = threading.Lock()
+    _state.pop("pool", None)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _blas():
