@@ -102,16 +102,22 @@ def max_pool_backward(g, arg, xp_shape):  # pragma: no cover - compiled
 @numba.njit(cache=True, error_model="numpy")
 def avg_pool(xp, count, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
     """Windowed sum divided by ``count[h, w]``, the number of real (unpadded) inputs."""
-    N, _, _, C = xp.shape
-    out = np.zeros((N, Ho, Wo, C), xp.dtype)
+    N, Hp, Wp, C = xp.shape
+    flat = xp.reshape(-1)
+    out = np.zeros(N * Ho * Wo * C, xp.dtype)
     for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
+                o = np.uint64(((n * Ho + h) * Wo + w) * C)
+                corner = np.uint64(((n * Hp + h * s) * Wp + w * s) * C)
                 for i in range(fh):
                     for j in range(fw):
-                        out[n, h, w, :] += xp[n, h * s + i, w * s + j, :]
-                out[n, h, w, :] /= count[h, w]
-    return out
+                        src = corner + np.uint64((i * Wp + j) * C)
+                        for c in range(C):
+                            out[o + np.uint64(c)] += flat[src + np.uint64(c)]
+                for c in range(C):
+                    out[o + np.uint64(c)] /= count[h, w]
+    return out.reshape((N, Ho, Wo, C))
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -119,15 +125,19 @@ def avg_pool_backward(g, count, xp_shape, fh, fw, s):  # pragma: no cover - comp
     """Spread each output gradient evenly over the real inputs of its window."""
     N, Hp, Wp, C = xp_shape
     Ho, Wo = g.shape[1], g.shape[2]
-    dxp = np.zeros((N, Hp, Wp, C), g.dtype)
+    dxp = np.zeros(N * Hp * Wp * C, g.dtype)
+    g_flat = g.reshape(-1)
     for n in range(N):
         for h in range(Ho):
             for w in range(Wo):
-                share = g[n, h, w, :] / count[h, w]
+                o = np.uint64(((n * Ho + h) * Wo + w) * C)
+                corner = np.uint64(((n * Hp + h * s) * Wp + w * s) * C)
                 for i in range(fh):
                     for j in range(fw):
-                        dxp[n, h * s + i, w * s + j, :] += share
-    return dxp
+                        dst = corner + np.uint64((i * Wp + j) * C)
+                        for c in range(C):
+                            dxp[dst + np.uint64(c)] += g_flat[o + np.uint64(c)] / count[h, w]
+    return dxp.reshape((N, Hp, Wp, C))
 
 
 @numba.njit(cache=True, error_model="numpy")
