@@ -205,6 +205,14 @@ def check_model_gradients(loss_fn, parameters, eps: float = 1e-7, max_per_parame
             p.data, p.grad = data, grad
 
 
+def _entry(array: np.ndarray, i: int) -> np.ndarray:
+    """A view of the entry at C-order flat index ``i``. Slicing always aliases the array,
+    whatever its strides; ``reshape(-1)`` copies a Fortran-ordered or strided parameter, and
+    perturbing that copy would leave the parameter unchanged."""
+    index = np.unravel_index(i, array.shape)
+    return array[(*(slice(j, j + 1) for j in index), ...)]
+
+
 def _compare(named, evaluate, eps, max_per_parameter, seed, threshold) -> GradientReport:
     local = np.random.default_rng(seed)
 
@@ -219,9 +227,8 @@ def _compare(named, evaluate, eps, max_per_parameter, seed, threshold) -> Gradie
         if max_per_parameter is not None and p.size > max_per_parameter:
             picked = np.sort(local.choice(p.size, size=max_per_parameter, replace=False))
         numeric = np.empty(len(picked))
-        flat = p.data.reshape(-1)  # a view: perturbing it perturbs the parameter
         for k, i in enumerate(picked):
-            numeric[k] = _numeric_directional(objective, flat[i:i + 1], np.ones(1), eps)
+            numeric[k] = _numeric_directional(objective, _entry(p.data, i), np.ones(()), eps)
         chosen = analytic[picked]
         rows.append({"name": name, "shape": p.shape, "checked": len(picked),
                      "difference": relative_difference(numeric, chosen),

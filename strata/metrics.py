@@ -9,6 +9,11 @@ integer array). Labels and predictions may each be given as
 - one-hot or probability (or logit) rows, shape (m, C) with C > 1: the class is the argmax.
 Rows of several independent sigmoid outputs (multi-label) are read as one-hot rows too.
 
+Precision, recall and F1 are scikit-learn's. ``average="binary"`` (the default, as in
+scikit-learn) scores class 1 and refuses more than two classes; ``"macro"`` averages the
+per-class scores, each class weighing the same; ``"weighted"`` weighs them by each class's
+number of true examples. In ``compile(metrics=[...])`` they are "precision", "recall", "f1"
+(binary) and "precision_macro", "recall_weighted", "f1_macro", "f1_weighted"... (multi-class).
 When a score's denominator is zero (no predicted positives for precision, no actual positives
 for recall, neither for F1) the score is 0.0, as scikit-learn's ``zero_division=0``.
 """
@@ -20,12 +25,14 @@ import numpy as np
 from strata.naming import lookup
 from strata.tensor import Tensor
 
-AVERAGES = ("binary", "macro")
+AVERAGES = ("binary", "macro", "weighted")
 
 
 def _as_classes(y, role: str, fn: str, threshold: float) -> np.ndarray:
     """Class indices (m,) from class indices, binary probabilities or one-hot/probability rows."""
     a = np.asarray(y.data if isinstance(y, Tensor) else y)
+    if a.dtype.kind == "f" and np.isnan(a).any():  # argmax would pick the NaN
+        raise ValueError(f"{fn}: {role} contain {int(np.isnan(a).sum())} NaN value(s)")
     if a.ndim == 2 and a.shape[1] > 1:
         return a.argmax(axis=1)
     if a.ndim == 2:
@@ -40,8 +47,6 @@ def _as_classes(y, role: str, fn: str, threshold: float) -> np.ndarray:
         return a.astype(np.int64, copy=False)
     if a.dtype.kind != "f":
         raise TypeError(f"{fn}: expected numeric {role}, got dtype {a.dtype}")
-    if np.isnan(a).any():
-        raise ValueError(f"{fn}: {role} contain {int(np.isnan(a).sum())} NaN value(s)")
     if np.array_equal(a, np.round(a)) and (a.size == 0 or a.min() >= 0):
         return a.astype(np.int64)
     if 0 < threshold < 1 and (a.min() < 0 or a.max() > 1):
@@ -85,50 +90,85 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None,
     return counts.reshape(num_classes, num_classes)
 
 
-def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, and 0.0 where den == 0 (scikit-learn's zero_division=0)."""
-    out = np.zeros(np.shape(num), dtype=np.float64)
-    np.divide(num, den, out=out, where=np.asarray(den) != 0)
-    return out
+def _columns(y) -> int:
+    """C for one-hot/probability rows (m, C) with C > 1, else 0 (the classes come from values)."""
+    shape = np.shape(y.data if isinstance(y, Tensor) else y)
+    return shape[1] if len(shape) == 2 and shape[1] > 1 else 0
 
 
-def _scores(y_true, y_pred, average: str, fn: str, threshold: float):
-    """Per-class (tp, fp, fn) counts: of class 1 for "binary", of each present class for
-    "macro" (classes absent from both y_true and y_pred are left out, as scikit-learn does)."""
+def _score(sk_name: str, y_true, y_pred, average: str, fn: str, threshold: float) -> float:
+    """scikit-learn's ``sk_name`` (precision_score, recall_score or f1_score) on class indices.
+
+    "binary" scores class 1 and needs two classes at most, by output shape ((m,), (m, 1) or
+    (m, 2)) and by value. "macro" and "weighted" average over the classes present in y_true or
+    y_pred (scikit-learn's default labels): a class absent from both, as from a small dev set,
+    does not pull the average towards 0. zero_division=0 gives 0.0 for an undefined score,
+    without scikit-learn's warning.
+    """
     if average not in AVERAGES:
-        raise ValueError(f"{fn}: average must be one of {AVERAGES}, got {average!r}")
+        raise ValueError(f"{fn}: average must be one of {AVERAGES} (micro-averaged scores of "
+                         f"single-label classes all equal the accuracy), got {average!r}")
     t, p = _pair(y_true, y_pred, fn, threshold)
-    cm = confusion_matrix(t, p)
     if average == "binary":
-        if cm.shape[0] > 2:
+        classes = max(_columns(y_true), _columns(y_pred), int(max(t.max(), p.max())) + 1)
+        if classes > 2:
+            name = "f1" if fn == "f1_score" else fn
             raise ValueError(f"{fn}: average='binary' needs classes 0 and 1 only, found "
-                             f"classes up to {cm.shape[0] - 1}; use average='macro'")
-        return cm[1, 1], cm[0, 1], cm[1, 0]
-    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
-    tp = np.diag(cm)
-    return tp[present], (cm.sum(axis=0) - tp)[present], (cm.sum(axis=1) - tp)[present]
+                             f"{classes} classes; for a multi-class score use average='macro' "
+                             f"or 'weighted', in compile(metrics=[...]) the names "
+                             f"'{name}_macro' (each class weighs the same) or "
+                             f"'{name}_weighted' (classes weighed by their number of examples)")
+    from sklearn import metrics as sk  # imported on use: it takes a while to load
+
+    return float(getattr(sk, sk_name)(t, p, average=average, zero_division=0))
 
 
 def precision(y_true, y_pred, average: str = "binary", threshold: float = 0.5) -> float:
     """tp / (tp + fp): of the predicted positives, the fraction truly positive (0.0 if none)."""
-    tp, fp, _ = _scores(y_true, y_pred, average, "precision", threshold)
-    return float(np.mean(_divide(tp, tp + fp)))
+    return _score("precision_score", y_true, y_pred, average, "precision", threshold)
 
 
 def recall(y_true, y_pred, average: str = "binary", threshold: float = 0.5) -> float:
     """tp / (tp + fn): of the actual positives, the fraction predicted positive (0.0 if none)."""
-    tp, _, fn = _scores(y_true, y_pred, average, "recall", threshold)
-    return float(np.mean(_divide(tp, tp + fn)))
+    return _score("recall_score", y_true, y_pred, average, "recall", threshold)
 
 
 def f1_score(y_true, y_pred, average: str = "binary", threshold: float = 0.5) -> float:
-    """2 P R / (P + R) = 2tp / (2tp + fp + fn), the harmonic mean; "macro" averages per class."""
-    tp, fp, fn = _scores(y_true, y_pred, average, "f1_score", threshold)
-    return float(np.mean(_divide(2 * tp, 2 * tp + fp + fn)))
+    """2 P R / (P + R) = 2tp / (2tp + fp + fn), the harmonic mean of precision and recall."""
+    return _score("f1_score", y_true, y_pred, average, "f1_score", threshold)
 
 
+AVERAGE_DOCS = {"macro": "the per-class scores averaged, each class weighing the same",
+                "weighted": "the per-class scores averaged, weighed by each class's number of "
+                            "true examples (its support)"}
+
+
+def _averaged(score, average: str, name: str):
+    """``score`` with ``average`` fixed, named for compile(metrics=[...]) and the history."""
+    def metric(y_true, y_pred, threshold: float = 0.5) -> float:
+        return score(y_true, y_pred, average=average, threshold=threshold)
+
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = (f"``{score.__name__}(y_true, y_pred, average={average!r})``: "
+                      f"{AVERAGE_DOCS[average]}.")
+    return metric
+
+
+precision_macro = _averaged(precision, "macro", "precision_macro")
+precision_weighted = _averaged(precision, "weighted", "precision_weighted")
+recall_macro = _averaged(recall, "macro", "recall_macro")
+recall_weighted = _averaged(recall, "weighted", "recall_weighted")
+f1_macro = _averaged(f1_score, "macro", "f1_macro")
+f1_weighted = _averaged(f1_score, "weighted", "f1_weighted")
+
+
+#: Names for ``compile(metrics=[...])``. The plain precision, recall and f1 are binary (class 1
+#: is positive), as scikit-learn's defaults; on more than two classes they raise an error
+#: naming the _macro and _weighted metrics to use instead.
 METRICS = {"accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1_score,
-           "f1_score": f1_score}
+           "f1_score": f1_score,
+           **{m.__name__: m for m in (precision_macro, precision_weighted, recall_macro,
+                                      recall_weighted, f1_macro, f1_weighted)}}
 
 
 def get_metric(name):

@@ -155,3 +155,27 @@ def test_bad_arch_choices_give_clear_errors(tmp_path, capsys):
     assert "expected a conv arch" in capsys.readouterr().err
     assert cli.main(["--arch", "lenet5", "--out", str(tmp_path / "l")]) == 2  # 8x8 is too small
     assert "arch 'lenet5' on digits images of shape (8, 8, 1)" in capsys.readouterr().err
+
+
+# --- python -m strata (issue 14) ------------------------------------------------------------
+def _python_m_strata(*args, timeout=120):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]  # this checkout's strata, not an installed one
+    return subprocess.run([sys.executable, "-m", "strata", *args], cwd=root, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def test_python_m_strata_runs_the_command_and_exits_with_its_status(tmp_path):
+    version = _python_m_strata("--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == strata.__version__
+    demo = _python_m_strata("demo", "--iterations", "10", "--print-every", "5")
+    assert demo.returncode == 0, demo.stderr
+    for line in ("works perfectly fine", "Cost after iteration 0:", "Cost after iteration 5:",
+                 "Cost after iteration 10:", "Training accuracy:"):
+        assert line in demo.stdout
+    assert "Cost after iteration 1:" not in demo.stdout
+    missing = _python_m_strata("evaluate", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "not a strata run folder" in missing.stderr

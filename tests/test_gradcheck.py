@@ -223,7 +223,7 @@ def _regularized_net(keep_prob=1.0):
 
     layers = [nn.Dense(6, "tanh", l2=0.5), nn.BatchNorm(), nn.Dense(4, "relu", l1=0.1)]
     layers += [nn.Dropout(keep_prob)] if keep_prob < 1 else []
-    model = nn.Sequential([*layers, nn.Dense(3)])
+    model = nn.Sequential([*layers, nn.Dense(3, "softmax")])
     return model.compile(loss="sparse_categorical_crossentropy", l2=0.2)
 
 
@@ -261,3 +261,60 @@ def test_check_model_says_dropout_must_be_off():
     assert strata.check_model(model, X, y).passed
     with pytest.raises(RuntimeError, match="compile the model first"):
         strata.check_model(strata.nn.Sequential([strata.nn.Dense(2)]), X, y)
+
+
+# --- non-contiguous parameters and inputs (issue 14) ----------------------------------------
+def _layouts(array):
+    """The same values as C-ordered, Fortran-ordered, strided and transposed-strided arrays."""
+    wide = np.zeros((array.shape[0] * 2, array.shape[1] * 3))
+    wide[::2, ::3] = array
+    tall = np.zeros((array.shape[1] * 2, array.shape[0]))
+    tall[::2] = array.T
+    return {"C": array.copy(), "fortran": array.T.copy().T, "strided": wide[::2, ::3],
+            "strided_transposed": tall[::2].T}
+
+
+@pytest.mark.parametrize("layout", ["C", "fortran", "strided", "strided_transposed"])
+def test_check_model_gradients_passes_non_contiguous_parameters(layout):
+    parameters, X, Y = make_network()
+    arranged = {}
+    for name in ("W1", "W2"):
+        arranged[name] = _layouts(parameters[name].data.astype(np.float64))[layout]
+        np.testing.assert_array_equal(arranged[name], parameters[name].data)
+        parameters[name].data = arranged[name]
+    assert layout == "C" or not parameters["W1"].data.flags.c_contiguous
+    report = strata.check_model_gradients(lambda: two_layer_cost(parameters, X, Y), parameters)
+    assert report.difference < 1e-7, str(report)
+    assert all(parameters[name].data is arranged[name] for name in arranged)  # restored
+
+
+def test_check_model_passes_a_dense_layer_with_fortran_ordered_weights():
+    from strata import nn
+
+    strata.seed(4)
+    X, y = strata.rng().standard_normal((8, 5)), strata.rng().integers(0, 3, 8)
+    model = nn.Sequential([nn.Dense(4, "tanh"), nn.Dense(3, "softmax")]).compile(
+        loss="sparse_categorical_crossentropy")
+    model.build((5,))
+    model.load_state_dict({k: np.asfortranarray(v) for k, v in model.state_dict().items()})
+    W = model.layers[0].W.data
+    assert W.flags.f_contiguous and not W.flags.c_contiguous
+    report = strata.check_model(model, X, y)
+    assert report.difference < 1e-7, str(report)
+
+
+def test_check_model_gradients_on_a_scalar_parameter():
+    scale = strata.tensor(np.float64(0.7), requires_grad=True)
+    x = strata.tensor(sample((4,)))
+    report = strata.check_model_gradients(lambda: strata.sum(strata.tanh(x * scale)), [scale])
+    assert report.difference < 1e-7 and report.rows[0]["checked"] == 1
+
+
+@pytest.mark.parametrize("layout", ["C", "fortran", "strided", "strided_transposed"])
+def test_gradcheck_passes_non_contiguous_inputs(layout):
+    a = _layouts(sample((3, 4)))[layout]
+    b = _layouts(sample((4, 2), seed=1))[layout]
+    differences = strata.gradcheck(lambda x, y: strata.tanh(x @ y) * 2.0, a, b)
+    assert max(differences) < 1e-7
+    (bad,) = strata.gradcheck(WrongSquare.apply, a)
+    assert bad > 1e-2

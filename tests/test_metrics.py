@@ -132,3 +132,131 @@ def test_agrees_with_scikit_learn(seed):
         np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, n_classes),
                                       skm.confusion_matrix(y_true, y_pred,
                                                            labels=range(n_classes)))
+
+
+# --- multi-class precision, recall and F1 by name (issue 14) --------------------------------
+AVERAGED = ["precision_macro", "precision_weighted", "recall_macro", "recall_weighted",
+            "f1_macro", "f1_weighted"]
+
+
+def _sklearn(name: str, t: np.ndarray, p: np.ndarray) -> float:
+    skm = pytest.importorskip("sklearn.metrics")
+    score, average = name.rsplit("_", 1) if name.endswith(("macro", "weighted")) else (
+        name, "binary")
+    sk = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}
+    return sk[score](t, p, average=average, zero_division=0)
+
+
+def _outputs(n_classes: int, m: int, seed: int):
+    """Class indices t and p, and the forms a model and its labels give them in."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, n_classes, m)
+    t[:n_classes] = np.arange(n_classes)  # every true class occurs
+    logits = rng.standard_normal((m, n_classes)) + 1.5 * np.eye(n_classes)[t]
+    logits[:, n_classes - 1] -= 3.0  # the last class is rarely predicted: zero divisions
+    p = logits.argmax(axis=1)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    truths = {"indices": t, "column": t[:, None].astype(np.float32),
+              "one_hot": np.eye(n_classes, dtype=np.float32)[t]}
+    predictions = {"indices": p, "one_hot": np.eye(n_classes)[p], "probabilities":
+                   probabilities.astype(np.float32), "logits": strata.tensor(logits)}
+    if n_classes == 2:  # a sigmoid unit's output (m, 1): class 1 where A > 0.5
+        predictions["sigmoid"] = probabilities[:, 1:]
+    return t, p, truths, predictions
+
+
+@pytest.mark.filterwarnings("error")  # zero divisions give 0.0 without scikit-learn's warning
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_named_scores_agree_with_scikit_learn_in_every_input_form(n_classes, seed):
+    t, p, truths, predictions = _outputs(n_classes, 200, seed)
+    names = AVERAGED + (["precision", "recall", "f1"] if n_classes == 2 else [])
+    for name in names:
+        expected = _sklearn(name, t, p)
+        metric = get_metric(name)
+        assert metric.__name__ == ("f1_score" if name == "f1" else name)
+        for (tk, y_true), (pk, y_pred) in [(a, b) for a in truths.items()
+                                           for b in predictions.items()]:
+            got = metric(y_true, y_pred)
+            assert type(got) is float
+            assert got == pytest.approx(expected, abs=1e-12), (name, tk, pk)
+    assert len({_sklearn(name, t, p) for name in AVERAGED}) > 3  # the averages differ
+
+
+def test_averaged_functions_and_names():
+    from strata import metrics
+
+    for name in AVERAGED:
+        fn = getattr(metrics, name)
+        assert get_metric(name) is fn and get_metric(name.upper()) is fn
+        assert fn.__doc__ and ("macro" in fn.__doc__ or "weighted" in fn.__doc__)
+    # per class (0, 1, 2) F1 1/2, 2/3, 4/5 with supports 2, 1, 3
+    assert metrics.f1_macro(MULTI_TRUE, MULTI_PRED) == pytest.approx((0.5 + 2 / 3 + 0.8) / 3)
+    assert metrics.f1_weighted(MULTI_TRUE, MULTI_PRED) == pytest.approx(
+        (2 * 0.5 + 2 / 3 + 3 * 0.8) / 6)
+    assert f1_score(MULTI_TRUE, MULTI_PRED, average="weighted") == metrics.f1_weighted(
+        MULTI_TRUE, MULTI_PRED)
+    # binary probabilities are thresholded as for the binary scores
+    assert metrics.recall_macro([0, 1, 1], [0.2, 0.9, 0.3]) == pytest.approx((1 + 0.5) / 2)
+    assert metrics.recall_macro([0, 1, 1], [0.2, 0.9, 0.3], threshold=0.25) == 1.0
+
+
+def test_binary_names_on_many_classes_say_which_name_to_use():
+    _, _, truths, predictions = _outputs(10, 50, 0)
+    for name, fix in [("f1", "'f1_macro'.*'f1_weighted'"), ("precision", "'precision_macro'"),
+                      ("recall", "'recall_weighted'")]:
+        with pytest.raises(ValueError, match=rf"average='binary' needs classes 0 and 1.*{fix}"):
+            get_metric(name)(truths["indices"], predictions["probabilities"])
+    # ten output columns are ten classes even when the values only reach classes 0 and 1
+    with pytest.raises(ValueError, match="found 10 classes"):
+        f1_score(np.eye(10)[[0, 1, 1]], np.eye(10)[[0, 1, 0]])
+    assert f1_score(np.eye(2)[[0, 1, 1]], np.eye(2)[[0, 1, 0]]) == pytest.approx(2 / 3)
+
+
+def test_nan_scores_in_rows_are_an_error_not_an_argmax():
+    scores = np.array([[0.1, np.nan], [0.9, 0.1]])
+    for metric in (accuracy, get_metric("f1_macro")):
+        with pytest.raises(ValueError, match=r"y_pred contain 1 NaN"):
+            metric([1, 0], scores)
+
+
+def _ten_classes(m: int, seed: int):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((10, 6)) * 2.0
+    y = rng.integers(0, 10, m)
+    return (centers[y] + rng.standard_normal((m, 6))).astype(np.float32), y
+
+
+@pytest.mark.parametrize("labels", ["indices", "one_hot"])
+def test_fit_on_ten_classes_reports_sklearns_macro_f1(labels):
+    skm = pytest.importorskip("sklearn.metrics")
+    from strata import nn
+
+    strata.seed(0)
+    X, y = _ten_classes(300, 1)
+    X_dev, y_dev = _ten_classes(120, 2)
+    Y, Y_dev = (y, y_dev) if labels == "indices" else (np.eye(10)[y], np.eye(10)[y_dev])
+    loss = "sparse_categorical_crossentropy" if labels == "indices" else (
+        "categorical_crossentropy")
+    model = nn.Sequential([nn.Dense(16, "relu"), nn.Dense(10, "softmax")])
+    model.compile(optimizer="adam", lr=0.01, loss=loss, metrics=["accuracy", "f1_macro"])
+    history = model.fit(X, Y, epochs=2, batch_size=32, validation_data=(X_dev, Y_dev),
+                        verbose=0)
+    for key in ("f1_macro", "val_f1_macro", "accuracy", "val_accuracy"):
+        assert len(history[key]) == 2 and all(0 <= v <= 1 for v in history[key]), key
+    predicted = model.predict(X_dev).argmax(axis=1)
+    expected = skm.f1_score(y_dev, predicted, average="macro", zero_division=0)
+    assert history["val_f1_macro"][-1] == pytest.approx(expected, abs=1e-12)
+    assert history["val_accuracy"][-1] == pytest.approx(np.mean(predicted == y_dev))
+    assert model.evaluate(X_dev, Y_dev)["f1_macro"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_fit_with_binary_f1_on_ten_classes_names_the_multiclass_metric():
+    from strata import nn
+
+    strata.seed(0)
+    X, y = _ten_classes(64, 3)
+    model = nn.Sequential([nn.Dense(10, "softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["f1"])
+    with pytest.raises(ValueError, match="f1_macro"):
+        model.fit(X, y, epochs=1, verbose=0)

@@ -94,7 +94,6 @@ def test_output_options(cell):
     last = CELLS[cell].from_config({**full.get_config(), "return_sequences": False,
                                     "return_state": False})
     last.build(2)
-    last.n_x = 2
     last.load_state_dict(full.state_dict())
     np.testing.assert_array_equal(last(x).data, seq.data[:, -1])  # many-to-one
     other = full(x, initial_state=[s.data + 1 for s in states])[0]

@@ -74,6 +74,15 @@ class Recurrent(Module):
         """The layer as named in error messages, e.g. LSTM(64)."""
         return f"{type(self).__name__}({self.units})"
 
+    def _built(self, n_x) -> int:
+        """Check and record n_x, marking the layer built: the first call then keeps the weights
+        that ``build`` made (and any loaded into them since) instead of drawing new ones."""
+        if not isinstance(n_x, (int, np.integer)) or isinstance(n_x, bool) or n_x < 1:
+            raise ValueError(f"{self.name}.build: expected the number of input features n_x "
+                             f"(a positive int), got {n_x!r}")
+        self.n_x = int(n_x)
+        return self.n_x
+
     def _param(self, array) -> Tensor:
         return Tensor(array, requires_grad=True)
 
@@ -107,8 +116,7 @@ class Recurrent(Module):
             raise TypeError(f"{self.name}: got integer input {x.shape}; token ids go through "
                             f"an Embedding or OneHot layer first")
         if self.n_x is None:
-            self.n_x = x.shape[2]
-            self.build(self.n_x)
+            self.build(x.shape[2])
         elif x.shape[2] != self.n_x:
             raise ShapeError(f"{self.name}: expected input of shape (m, T_x, {self.n_x}), got "
                              f"{x.shape}")
@@ -152,6 +160,7 @@ class SimpleRNN(Recurrent):
 
     def build(self, n_x: int) -> None:
         """Create Wax (n_x, n_a), Waa (n_a, n_a) and ba (n_a,)."""
+        n_x = self._built(n_x)
         self.Wax = self._param(self.kernel_initializer((n_x, self.units)))
         self.Waa = self._param(self.recurrent_initializer((self.units, self.units)))
         self.ba = self._bias()
@@ -177,6 +186,7 @@ class LSTM(Recurrent):
 
     def build(self, n_x: int) -> None:
         """Create each gate's W (n_a + n_x, n_a) and b (n_a,)."""
+        n_x = self._built(n_x)
         for gate in "fuco":
             setattr(self, "W" + gate, self._gate_weight(n_x))
             setattr(self, "b" + gate, self._bias())
@@ -204,6 +214,7 @@ class GRU(Recurrent):
 
     def build(self, n_x: int) -> None:
         """Create each gate's W (n_a + n_x, n_a) and b (n_a,) (and bc_rec if reset_after)."""
+        n_x = self._built(n_x)
         for gate in "urc":
             setattr(self, "W" + gate, self._gate_weight(n_x))
             setattr(self, "b" + gate, self._bias())
