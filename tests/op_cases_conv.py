@@ -43,6 +43,7 @@ POOL_GRID = [
     (8, 7, 1, 3, 3, "valid"),
     (6, 8, 2, 4, 2, "same"),
     (5, 7, 2, 3, 1, 1),
+    (5, 6, 9, 3, 2, "same"),  # 8 channels or more: max pooling's vectorized loop
 ]
 
 

@@ -1,12 +1,38 @@
-"""Activations: tanh, sigmoid (stable), relu, leaky_relu, softmax and log_softmax (stable)."""
+"""Activations: tanh, sigmoid (stable), relu, leaky_relu, softmax and log_softmax (stable).
+
+sigmoid and softmax (over the last axis) remember their input for as long as their output lives,
+as Keras caches ``_keras_logits``: a loss that takes probabilities then computes the fused,
+stable cross-entropy from that pre-activation instead (see ``strata.losses``).
+"""
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
 from strata.autograd import Function
 from strata.ops import kernels
 from strata.ops.common import lift, normalize_axes
+
+#: id(output) -> (weak reference to the output, "sigmoid" or "softmax", the input Z). Tensors
+#: have no __dict__ for a Keras-style attribute; an entry leaves with its output tensor.
+_PRODUCED: dict = {}
+
+
+def _remember(out, kind: str, z):
+    key = id(out)
+    _PRODUCED[key] = (weakref.ref(out, lambda _, k=key, d=_PRODUCED: d.pop(k, None)), kind, z)
+    return out
+
+
+def produced_by(t):
+    """("sigmoid" or "softmax", Z) when the tensor ``t`` is sigmoid(Z), or softmax(Z) over its
+    last axis, else None: what a loss on probabilities fuses with."""
+    entry = _PRODUCED.get(id(t))
+    if entry is None or entry[0]() is not t:
+        return None
+    return entry[1], entry[2]
 
 
 class Tanh(Function):
@@ -80,7 +106,8 @@ def tanh(a):
 
 def sigmoid(a):
     """1 / (1 + e**-a), computed without overflow for large |a|; derivative s * (1 - s)."""
-    return Sigmoid.apply(lift(a))
+    a = lift(a)
+    return _remember(Sigmoid.apply(a), "sigmoid", a)
 
 
 def relu(a):
@@ -98,7 +125,9 @@ def leaky_relu(a, alpha: float = 0.01):
 def softmax(a, axis: int = -1):
     """exp(a) / sum(exp(a)) along ``axis`` (classes last by default), shifted by the max."""
     a = lift(a)
-    return Softmax.apply(a, axis=normalize_axes(axis, a.ndim, "softmax"))
+    axis = normalize_axes(axis, a.ndim, "softmax")
+    out = Softmax.apply(a, axis=axis)
+    return _remember(out, "softmax", a) if axis == (a.ndim - 1,) else out
 
 
 def log_softmax(a, axis: int = -1):

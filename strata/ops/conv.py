@@ -155,7 +155,12 @@ class Conv2D(Function):
         g = np.ascontiguousarray(g)
         g2 = g.reshape(-1, n_c)
         if self.x is not None:
-            dx, dW = self._transposed_grads(g, need_x, need_W)
+            # The transposed route multiplies dZ's zero padding by W (dx) and by x (dW): a
+            # non-finite one would put NaN (0 * inf) where no output saw it; then go exact.
+            exact_dx = need_x and not np.isfinite(self.W).all()
+            dx, dW = self._transposed_grads(g, need_x and not exact_dx, need_W)
+            dx = self._col2im_grad(g) if exact_dx else dx
+            dW = self._patch_dW(g) if need_W and not np.isfinite(dW).all() else dW
         else:
             dx = self._col2im_grad(g) if need_x else None
             if not need_W:
@@ -208,6 +213,15 @@ class Conv2D(Function):
         if need_W:  # so far dW[c, i', j', o] holds dW[f - 1 - i', f - 1 - j', c, o]
             dW = dW.reshape(n_c_prev, fh, fw, n_c)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
         return dx, dW
+
+    def _patch_dW(self, g):
+        """dW as the patches of x times dZ, block by block (stride 1: the transposed route)."""
+        fh, fw, n_c_prev, n_c = self.W.shape
+        g2, rows = g.reshape(-1, n_c), g.shape[1] * g.shape[2]
+        dW = np.zeros((fh * fw * n_c_prev, n_c), np.result_type(g, self.x))
+        for images, patches in _patch_blocks(_pad(self.x, self.pads), fh, fw, 1, g.shape[1:3]):
+            dW += patches.T @ g2[images.start * rows:images.start * rows + len(patches)]
+        return dW.reshape(self.W.shape)
 
     def _col2im_grad(self, g):
         """dx as dcols = dZ W^T scattered back by col2im, in blocks of images, each block's

@@ -125,12 +125,15 @@ class _Extremum(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return self.pick(a, b)
+        self.out = self.pick(a, b)
+        return self.out
 
     def backward(self, g):
         a, b = self.a, self.b
         weight = self.wins(a, b).astype(g.dtype)
         weight += 0.5 * (a == b)
+        if np.isnan(self.out).any():  # NaN wins, as in NumPy (a's if both are NaN)
+            weight = np.where(np.isnan(a), 1, np.where(np.isnan(b), 0, weight)).astype(g.dtype)
         need_a, need_b = self.needs_input_grad
         return (unbroadcast(g * weight, a.shape) if need_a else None,
                 unbroadcast(g * (1 - weight), b.shape) if need_b else None)

@@ -57,8 +57,9 @@ def add_bias(out, b):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, error_model="numpy")
 def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
-    """Windowed maximum and the flat (row * Wp + col) position of the first maximum (flat
-    unsigned indices, as in ``col2im``)."""
+    """Windowed maximum and the flat (row * Wp + col) position of the maximum (flat unsigned
+    indices, as in ``col2im``): the first maximum, or the last NaN, which wins as in np.max
+    (and PyTorch's choice of index, so the NaN gets the gradient)."""
     N, Hp, Wp, C = xp.shape
     flat = xp.reshape(-1)
     out = np.empty(N * Ho * Wo * C, xp.dtype)
@@ -69,16 +70,30 @@ def max_pool(xp, fh, fw, s, Ho, Wo):  # pragma: no cover - compiled
             for w in range(Wo):
                 corner = np.uint64(((n * Hp + h * s) * Wp + w * s) * C)
                 position = h * s * Wp + w * s
-                for c in range(C):
-                    best, where = flat[corner + np.uint64(c)], position
+                # Bitwise |, not `or`: a short-circuit branch kept the loops 3x slower.
+                if C >= 8:  # channels innermost: vectorized, 3-4x faster at 16-64 channels
+                    for c in range(C):
+                        out[k + np.uint64(c)] = flat[corner + np.uint64(c)]
+                        arg[k + np.uint64(c)] = position
                     for i in range(fh):
                         for j in range(fw):
-                            value = flat[corner + np.uint64((i * Wp + j) * C + c)]
-                            if value > best:
-                                best, where = value, position + i * Wp + j
-                    out[k] = best
-                    arg[k] = where
-                    k += np.uint64(1)
+                            src, here = corner + np.uint64((i * Wp + j) * C), position + i * Wp + j
+                            for c in range(C):
+                                value, best = flat[src + np.uint64(c)], out[k + np.uint64(c)]
+                                take = (value > best) | (value != value)
+                                out[k + np.uint64(c)] = value if take else best
+                                arg[k + np.uint64(c)] = here if take else arg[k + np.uint64(c)]
+                else:  # too few channels to fill a vector: one window at a time
+                    for c in range(C):
+                        best, where = flat[corner + np.uint64(c)], position
+                        for i in range(fh):
+                            for j in range(fw):
+                                value = flat[corner + np.uint64((i * Wp + j) * C + c)]
+                                if (value > best) | (value != value):
+                                    best, where = value, position + i * Wp + j
+                        out[k + np.uint64(c)] = best
+                        arg[k + np.uint64(c)] = where
+                k += np.uint64(C)
     return out.reshape((N, Ho, Wo, C)), arg.reshape((N, Ho, Wo, C))
 
 
@@ -157,6 +172,8 @@ def column_moments(x2):
     """Mean and population variance of each column (shifted by the first row, for accuracy)."""
     M = x2.shape[0]
     shift = x2[0].astype(np.float64)
+    # A non-finite shift would turn an inf column's mean into inf - inf = NaN (NumPy: inf).
+    shift[~np.isfinite(shift)] = 0.0
     sums = _column_sums(x2, shift)
     mean_shifted = sums[0] / M
     return shift + mean_shifted, np.maximum(sums[1] / M - mean_shifted * mean_shifted, 0.0)
@@ -288,8 +305,9 @@ def relu(a):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, error_model="numpy")
 def relu_backward(g, out):  # pragma: no cover - compiled
-    """1-D g where the output was positive, else 0."""
+    """1-D g where the output was positive or NaN (relu passed the NaN on, so its gradient
+    passes too, as in PyTorch), else 0."""
     dx = np.empty_like(g)
     for k in range(g.size):
-        dx[k] = g[k] if out[k] > 0 else 0
+        dx[k] = 0 if out[k] <= 0 else g[k]
     return dx

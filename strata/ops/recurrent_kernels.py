@@ -6,13 +6,15 @@ step) and applies the gates, the cell update and the mask in one pass; each back
 turns the gradient arriving at a<t> (and c<t>) into the step's pre-activation gradients dZ,
 which the caller stacks for the weight gradients' single GEMM after the loop.
 
-float32 uses a rational approximation of tanh (Eigen's, within a few ulp; sigmoid(z) =
-(1 + tanh(z / 2)) / 2) that LLVM vectorizes: libm's scalar exp and tanh made a step 3-4x
-slower. float64, which gradient checks use, keeps NumPy's tanh. Serial, numpy error model:
-see strata/ops/kernels.py for why.
+float32 uses a rational approximation of tanh (Eigen's, within a few ulp, NaN and +-inf as
+np.tanh; sigmoid(z) = (1 + tanh(z / 2)) / 2) that LLVM vectorizes: libm's scalar exp and tanh
+made a step 3-4x slower. float64, which gradient checks use, keeps NumPy's tanh. Serial, numpy
+error model: see strata/ops/kernels.py for why.
 """
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -28,10 +30,11 @@ def tanh(x):
 
 
 def _rational_tanh32(x):  # pragma: no cover - compiled
-    # Eigen's ptanh_float: odd 13/6 rational on [-7.9053, 7.9053], where tanh rounds to +-1.
-    lim = np.float32(7.90531110763549805)
-    x = x if x < lim else lim
-    x = x if x > -lim else -lim
+    # Eigen's ptanh_float: an odd 13/6 rational fitted on [-7.9053, 7.9053], used up to
+    # |x| = 8 (within 4 ulp of tanh: checked on every float32 in [7.5, 8.5]); beyond, +-1,
+    # tanh within 4 ulp and exactly from 9.02 on, infinities included. Selecting on
+    # `not (|x| > 8)` lets NaN through, since every comparison with NaN is False; Eigen's
+    # clamp (x if x < 7.9053 else 7.9053) turned NaN into its bound, and was slower.
     x2 = x * x
     p = np.float32(-2.76076847742355e-16)
     p = p * x2 + np.float32(2.00018790482477e-13)
@@ -44,7 +47,8 @@ def _rational_tanh32(x):  # pragma: no cover - compiled
     q = q * x2 + np.float32(1.18534705686654e-04)
     q = q * x2 + np.float32(2.26843463243900e-03)
     q = q * x2 + np.float32(4.89352518554385e-03)
-    return x * p / q
+    y = x * p / q  # large |x|: inf / inf = NaN, never selected
+    return y if not (abs(x) > np.float32(8.0)) else math.copysign(np.float32(1.0), x)
 
 
 @overload(tanh, jit_options={"error_model": "numpy", "fastmath": {"contract"}})
@@ -67,7 +71,8 @@ def rnn_forward_step(xw, zh, b, a_prev, keep, relu, a):  # pragma: no cover - co
             continue
         for j in range(n):
             z = xw[i, j] + zh[i, j] + b[j]
-            a[i, j] = (z if z > zero else zero) if relu else tanh(z)
+            # `z <= 0` is False for NaN, which passes on as max(z, 0) does in NumPy
+            a[i, j] = (zero if z <= zero else z) if relu else tanh(z)
 
 
 @numba.njit(**_NJIT)
@@ -83,7 +88,7 @@ def rnn_backward_step(g, da_rec, a, keep, relu, dz, carry):  # pragma: no cover 
             continue
         for j in range(n):
             da = g[i, j] + da_rec[i, j]
-            dz[i, j] = (da if a[i, j] > zero else zero) if relu else da * (one - a[i, j] * a[i, j])
+            dz[i, j] = (zero if a[i, j] <= zero else da) if relu else da * (one - a[i, j] * a[i, j])
         if keep.size > 0:
             carry[i, :] = zero
 
