@@ -1,8 +1,11 @@
-"""Losses and regularization terms: float64 gradient checks, PyTorch comparisons, float32
-behaviour, stability for large logits, the course's numbers and the error messages."""
+"""Losses and regularization terms: float64 gradient checks, PyTorch comparisons, Keras's
+formulas, float32 behaviour, stability for large logits, the course's numbers and the error
+messages. Probabilities by default, logits with from_logits=True, and the fused path (predictions
+made by strata.sigmoid / strata.softmax) in every comparison; see also test_loss_fusion.py."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -12,6 +15,11 @@ import strata
 from strata import Tensor
 from strata.losses import (
     EPSILON,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    MaskedBinaryCrossentropy,
+    SequenceCrossentropy,
+    SparseCategoricalCrossentropy,
     binary_crossentropy,
     binary_crossentropy_from_logits,
     categorical_crossentropy,
@@ -20,6 +28,7 @@ from strata.losses import (
     l2_penalty,
     masked_binary_crossentropy,
     mean_squared_error,
+    sequence_crossentropy,
     sparse_categorical_crossentropy,
 )
 
@@ -32,6 +41,7 @@ SOFT = _rng.random((M, N))
 CLASSES = _rng.integers(0, N, M)
 ONE_HOT = np.eye(N)[CLASSES]
 ROWS = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)  # softmax rows, none near 0 or 1
+SOFT_ROWS = SOFT / SOFT.sum(axis=1, keepdims=True)  # soft labels that sum to 1
 Y_MISSING = Y.copy()
 Y_MISSING[0, 0], Y_MISSING[2, 1], Y_MISSING[3, :2] = np.nan, -1, [np.nan, -1]
 LABELLED = ~np.isnan(Y_MISSING) & (Y_MISSING != -1)
@@ -46,6 +56,14 @@ def _masked_torch(loss_fn, x):
                    reduction="sum") / weight.sum()
 
 
+def _keras_log_torch(a):
+    """Keras's log of probabilities in PyTorch: rows renormalized, clipped, then log."""
+    return (a / a.sum(dim=-1, keepdim=True)).clamp(EPSILON, 1 - EPSILON).log()
+
+
+S, SM = strata.sigmoid, strata.softmax
+
+
 # name -> (strata loss of the inputs, the same in PyTorch as fn(torch.nn.functional, *inputs),
 # inputs); labels enter PyTorch through new_tensor, which takes the input's dtype.
 CASES = {
@@ -53,24 +71,42 @@ CASES = {
             lambda F, a: F.binary_cross_entropy(a, a.new_tensor(Y)), [A]),
     "bce_soft_labels": (lambda a: binary_crossentropy(a, SOFT),
                         lambda F, a: F.binary_cross_entropy(a, a.new_tensor(SOFT)), [A]),
-    "bce_logits": (lambda z: binary_crossentropy_from_logits(z, Y),
+    "bce_logits": (lambda z: binary_crossentropy(z, Y, from_logits=True),
                    lambda F, z: F.binary_cross_entropy_with_logits(z, z.new_tensor(Y)), [Z]),
+    "bce_logits_alias": (lambda z: binary_crossentropy_from_logits(z, Y),
+                         lambda F, z: F.binary_cross_entropy_with_logits(z, z.new_tensor(Y)),
+                         [Z]),
+    "bce_fused": (lambda z: binary_crossentropy(S(z), Y),
+                  lambda F, z: F.binary_cross_entropy_with_logits(z, z.new_tensor(Y)), [Z]),
     "bce_logits_soft": (lambda z: binary_crossentropy_from_logits(z, SOFT),
                         lambda F, z: F.binary_cross_entropy_with_logits(z, z.new_tensor(SOFT)),
                         [Z]),
-    "cce_logits": (lambda z: categorical_crossentropy(z, ONE_HOT),
+    "cce_logits": (lambda z: categorical_crossentropy(z, ONE_HOT, from_logits=True),
                    lambda F, z: F.cross_entropy(z, z.new_tensor(ONE_HOT)), [Z]),
-    "cce_probabilities": (lambda a: categorical_crossentropy(a, ONE_HOT, from_logits=False),
-                          lambda F, a: -(a.new_tensor(ONE_HOT) * a.log()).sum() / M, [ROWS]),
-    "sparse_cce": (lambda z: sparse_categorical_crossentropy(z, CLASSES),
+    "cce_fused": (lambda z: categorical_crossentropy(SM(z), ONE_HOT),
+                  lambda F, z: F.cross_entropy(z, z.new_tensor(ONE_HOT)), [Z]),
+    "cce_probabilities": (lambda a: categorical_crossentropy(a, ONE_HOT),
+                          lambda F, a: -(a.new_tensor(ONE_HOT) * _keras_log_torch(a)).sum() / M,
+                          [ROWS]),
+    "cce_unnormalized": (lambda a: categorical_crossentropy(a, SOFT_ROWS),  # Keras renormalizes
+                         lambda F, a: -(a.new_tensor(SOFT_ROWS) * _keras_log_torch(a)).sum() / M,
+                         [A]),
+    "sparse_cce": (lambda z: sparse_categorical_crossentropy(z, CLASSES, from_logits=True),
                    lambda F, z: F.cross_entropy(z, z.new_tensor(CLASSES).long()), [Z]),
+    "sparse_cce_fused": (lambda z: sparse_categorical_crossentropy(SM(z), CLASSES),
+                         lambda F, z: F.cross_entropy(z, z.new_tensor(CLASSES).long()), [Z]),
+    "sparse_cce_probabilities": (
+        lambda a: sparse_categorical_crossentropy(a, CLASSES),
+        lambda F, a: F.nll_loss(_keras_log_torch(a), a.new_tensor(CLASSES).long()), [A]),
     "mse": (lambda a: mean_squared_error(a, SOFT),
             lambda F, a: F.mse_loss(a, a.new_tensor(SOFT)), [Z]),
     "mse_learned_target": (mean_squared_error, lambda F, a, y: F.mse_loss(a, y), [Z, SOFT]),
-    "masked_logits": (lambda z: masked_binary_crossentropy(z, Y_MISSING),
+    "masked_logits": (lambda z: masked_binary_crossentropy(z, Y_MISSING, from_logits=True),
                       lambda F, z: _masked_torch(F.binary_cross_entropy_with_logits, z), [Z]),
-    "masked_probabilities": (lambda a: masked_binary_crossentropy(a, Y_MISSING, from_logits=False),
+    "masked_probabilities": (lambda a: masked_binary_crossentropy(a, Y_MISSING),
                              lambda F, a: _masked_torch(F.binary_cross_entropy, a), [A]),
+    "masked_fused": (lambda z: masked_binary_crossentropy(S(z), Y_MISSING),
+                     lambda F, z: _masked_torch(F.binary_cross_entropy_with_logits, z), [Z]),
     "l2_penalty": (lambda w1, w2: l2_penalty([w1, w2], LAMBD, M),
                    lambda F, w1, w2: LAMBD / (2 * M) * ((w1**2).sum() + (w2**2).sum()), [W1, W2]),
     "l1_penalty": (lambda w1, w2: l1_penalty({"W1": w1, "W2": w2}, LAMBD, M),
@@ -115,7 +151,12 @@ def test_float32_in_float32_out(name):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("loss", [binary_crossentropy_from_logits, masked_binary_crossentropy])
+@pytest.mark.parametrize("loss", [
+    binary_crossentropy_from_logits,
+    functools.partial(masked_binary_crossentropy, from_logits=True),
+    lambda z, y: binary_crossentropy(strata.sigmoid(z), y),  # fused: sigmoid(1e4) = 1 exactly
+    lambda z, y: masked_binary_crossentropy(strata.sigmoid(z), y),
+], ids=["logits", "masked_logits", "fused", "masked_fused"])
 def test_binary_losses_exact_at_logits_of_1e4(loss, dtype):
     z = Tensor(np.array([[1e4], [-1e4], [1e4], [-1e4]], dtype=dtype), requires_grad=True)
     out = loss(z, [[1.0], [0.0], [0.0], [1.0]])  # two right, two wrong by 1e4
@@ -133,9 +174,11 @@ def test_bce_from_logits_keeps_tiny_losses():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("loss", [
-    lambda z: categorical_crossentropy(z, [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
-    lambda z: sparse_categorical_crossentropy(z, [0, 0]),
-], ids=["categorical", "sparse"])
+    lambda z: categorical_crossentropy(z, [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], from_logits=True),
+    lambda z: sparse_categorical_crossentropy(z, [0, 0], from_logits=True),
+    lambda z: categorical_crossentropy(strata.softmax(z), [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
+    lambda z: sparse_categorical_crossentropy(strata.softmax(z), [0, 0]),
+], ids=["categorical", "sparse", "categorical_fused", "sparse_fused"])
 def test_softmax_losses_stable_at_logits_of_1e4(loss, dtype):
     z = Tensor(np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]], dtype=dtype), requires_grad=True)
     out = loss(z)
@@ -147,12 +190,13 @@ def test_softmax_losses_stable_at_logits_of_1e4(loss, dtype):
 @pytest.mark.parametrize("loss", [
     lambda: binary_crossentropy(np.full((4, 1), 0.5), [[1], [0], [0], [1]]),
     lambda: binary_crossentropy_from_logits(np.zeros((4, 2)), np.eye(4)[:, :2]),
-    lambda: masked_binary_crossentropy(np.zeros((2, 2)), [[1, np.nan], [-1, 0]]),
-    lambda: categorical_crossentropy(np.zeros((3, 2)), np.eye(2)[[0, 1, 1]]),
-    lambda: categorical_crossentropy(np.full((3, 2), 0.5), np.eye(2)[[0, 1, 1]],
-                                     from_logits=False),
-    lambda: sparse_categorical_crossentropy(np.zeros((3, 2)), [0, 1, 1]),
-], ids=["bce", "bce_logits", "masked", "cce", "cce_probabilities", "sparse"])
+    lambda: masked_binary_crossentropy(np.zeros((2, 2)), [[1, np.nan], [-1, 0]],
+                                       from_logits=True),
+    lambda: categorical_crossentropy(np.zeros((3, 2)), np.eye(2)[[0, 1, 1]], from_logits=True),
+    lambda: categorical_crossentropy(np.full((3, 2), 0.5), np.eye(2)[[0, 1, 1]]),
+    lambda: sparse_categorical_crossentropy(np.zeros((3, 2)), [0, 1, 1], from_logits=True),
+    lambda: sparse_categorical_crossentropy(strata.softmax(np.zeros((3, 2))), [0, 1, 1]),
+], ids=["bce", "bce_logits", "masked", "cce", "cce_probabilities", "sparse", "sparse_fused"])
 def test_a_half_everywhere_costs_log_2(loss):
     # The course's first printed cost: tiny weights give sigmoid(0) = 0.5 and J = log 2 = 0.6931.
     np.testing.assert_allclose(loss().item(), math.log(2), rtol=1e-12)
@@ -192,13 +236,18 @@ def test_l1_penalty_value_and_gradient():
 
 def test_masked_entries_get_zero_gradient_and_do_not_count():
     z = Tensor(Z.copy(), requires_grad=True)
-    loss = masked_binary_crossentropy(z, Y_MISSING)
+    masked = MaskedBinaryCrossentropy(from_logits=True)
+    loss = masked(z, Y_MISSING)
     loss.backward()
     assert (z.grad[~LABELLED] == 0).all() and (z.grad[LABELLED] != 0).all()
     changed = np.where(LABELLED, Z, 1e4)
-    assert masked_binary_crossentropy(changed, Y_MISSING).item() == loss.item()
+    assert masked(changed, Y_MISSING).item() == loss.item()
     with_nan = np.where(LABELLED, Z, np.nan)
-    assert masked_binary_crossentropy(with_nan, Y_MISSING).item() == loss.item()
+    assert masked(with_nan, Y_MISSING).item() == loss.item()
+    # probabilities: out-of-range values at missing entries are not looked at either
+    a = np.where(LABELLED, A, 7.0)
+    assert masked_binary_crossentropy(a, Y_MISSING).item() == masked_binary_crossentropy(
+        np.where(LABELLED, A, 0.5), Y_MISSING).item()
     # sum over labelled entries / their count: the plain loss of the labelled entries alone
     only_labelled = binary_crossentropy_from_logits(Z[LABELLED], Y_MISSING[LABELLED])
     np.testing.assert_allclose(loss.item(), only_labelled.item(), rtol=1e-14)
@@ -222,11 +271,11 @@ def test_probabilities_are_clipped_so_log_0_never_happens():
 
 
 def test_label_conveniences():
-    by_column = sparse_categorical_crossentropy(Z, CLASSES[:, None])  # Keras-style (m, 1)
-    as_float = sparse_categorical_crossentropy(Z, CLASSES.astype(np.float64))
-    plain = sparse_categorical_crossentropy(Z, CLASSES).item()
+    by_column = sparse_categorical_crossentropy(ROWS, CLASSES[:, None])  # Keras-style (m, 1)
+    as_float = sparse_categorical_crossentropy(ROWS, CLASSES.astype(np.float64))
+    plain = sparse_categorical_crossentropy(ROWS, CLASSES).item()
     assert by_column.item() == as_float.item() == plain
-    integer_one_hot = categorical_crossentropy(Z, ONE_HOT.astype(np.int64))
+    integer_one_hot = categorical_crossentropy(ROWS, ONE_HOT.astype(np.int64))
     assert integer_one_hot.item() == plain
     integer_labels = binary_crossentropy(A, Y.astype(np.int64))
     assert integer_labels.item() == binary_crossentropy(A, Y).item()
@@ -252,9 +301,9 @@ def test_bce_labels_must_lie_in_0_1(loss, bad):
 def test_missing_label_sentinels_only_for_the_masked_loss(sentinel):
     with pytest.raises(ValueError, match="use masked_binary_crossentropy"):
         binary_crossentropy_from_logits(Z[:2, :1], [[sentinel], [0.0]])
-    masked_binary_crossentropy(Z[:2, :1], [[sentinel], [0.0]])  # accepted
+    masked_binary_crossentropy(A[:2, :1], [[sentinel], [0.0]])  # accepted
     with pytest.raises(ValueError, match="all 2 labels are missing"):
-        masked_binary_crossentropy(Z[:2, :1], [[sentinel], [sentinel]])
+        masked_binary_crossentropy(A[:2, :1], [[sentinel], [sentinel]])
 
 
 @pytest.mark.parametrize("loss", [
@@ -305,3 +354,134 @@ def test_get_loss():
         assert get_loss(name).__name__ == name
     with pytest.raises(ValueError, match="unknown loss 'hinge'; valid names: binary_crossentropy"):
         get_loss("hinge")
+
+
+# --- Keras's formulas, written in NumPy (float64) ----------------------------------------------
+
+def _keras_bce(a, y):  # keras.losses.binary_crossentropy on probabilities
+    a = np.clip(a, EPSILON, 1 - EPSILON)
+    return -(y * np.log(a) + (1 - y) * np.log(1 - a))
+
+
+def _keras_bce_logits(z, y):  # from_logits=True (tf.nn.sigmoid_cross_entropy_with_logits)
+    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
+def _keras_cce(a, y):  # keras.losses.categorical_crossentropy on probabilities
+    a = np.clip(a / a.sum(axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
+    return -(y * np.log(a)).sum(axis=-1).mean()
+
+
+def _keras_cce_logits(z, y):  # from_logits=True: log_softmax
+    shifted = z - z.max(axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return -(y * log_p).sum(axis=-1).mean()
+
+
+def _keras_masked(per_entry):  # the mean over labelled entries
+    return per_entry[LABELLED].mean()
+
+
+# Probabilities with saturated entries (0, 1 and beyond the clip), where the clip matters.
+A_SAT = A.copy()
+A_SAT[0, :], A_SAT[1, 0], A_SAT[2, 2] = [0.0, 1.0, 1e-9], 1 - 1e-9, 0.0
+ROWS_SAT = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.2, 0.3, 0.5], [1e-9, 0.5, 0.5 - 1e-9],
+                     [0.1, 0.1, 0.8], [0.0, 1.0, 0.0]])
+Z_BIG = Z * 30  # logits far into saturation
+KERAS = {  # name -> (strata's loss of x, Keras's formula of x, inputs x)
+    "bce": (lambda x: binary_crossentropy(x, Y), lambda x: _keras_bce(x, Y).mean(), [A, A_SAT]),
+    "bce_logits": (lambda x: binary_crossentropy(x, Y, from_logits=True),
+                   lambda x: _keras_bce_logits(x, Y).mean(), [Z, Z_BIG]),
+    "masked": (lambda x: masked_binary_crossentropy(x, Y_MISSING),
+               lambda x: _keras_masked(_keras_bce(x, np.nan_to_num(Y_MISSING))), [A, A_SAT]),
+    "masked_logits": (lambda x: masked_binary_crossentropy(x, Y_MISSING, from_logits=True),
+                      lambda x: _keras_masked(_keras_bce_logits(x, np.nan_to_num(Y_MISSING))),
+                      [Z, Z_BIG]),
+    "cce": (lambda x: categorical_crossentropy(x, ONE_HOT), lambda x: _keras_cce(x, ONE_HOT),
+            [ROWS, A, ROWS_SAT]),
+    "cce_soft": (lambda x: categorical_crossentropy(x, SOFT_ROWS),
+                 lambda x: _keras_cce(x, SOFT_ROWS), [ROWS, ROWS_SAT]),
+    "cce_logits": (lambda x: categorical_crossentropy(x, ONE_HOT, from_logits=True),
+                   lambda x: _keras_cce_logits(x, ONE_HOT), [Z, Z_BIG]),
+    "sparse": (lambda x: sparse_categorical_crossentropy(x, CLASSES),
+               lambda x: _keras_cce(x, ONE_HOT), [ROWS, A, ROWS_SAT]),
+    "sparse_logits": (lambda x: sparse_categorical_crossentropy(x, CLASSES, from_logits=True),
+                      lambda x: _keras_cce_logits(x, ONE_HOT), [Z, Z_BIG]),
+    "mse": (lambda x: mean_squared_error(x, SOFT), lambda x: ((x - SOFT) ** 2).mean(), [Z]),
+}
+
+
+@pytest.mark.parametrize("name", KERAS)
+def test_values_equal_keras_formulas(name):
+    loss, keras, inputs = KERAS[name]
+    for x in inputs:
+        np.testing.assert_allclose(loss(x).item(), keras(x), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("probabilities, logits, kind", [
+    (binary_crossentropy, BinaryCrossentropy(from_logits=True), strata.sigmoid),
+    (lambda a, y: masked_binary_crossentropy(a, y), MaskedBinaryCrossentropy(from_logits=True),
+     strata.sigmoid),
+    (categorical_crossentropy, CategoricalCrossentropy(from_logits=True), strata.softmax),
+    (lambda a, y: sparse_categorical_crossentropy(a, y.argmax(axis=1)),
+     lambda z, y: SparseCategoricalCrossentropy(from_logits=True)(z, y.argmax(axis=1)),
+     strata.softmax),
+], ids=["binary", "masked", "categorical", "sparse"])
+def test_fused_value_is_kerass_logits_value_and_its_probability_value_unsaturated(
+        probabilities, logits, kind):
+    labels = ONE_HOT if kind is strata.softmax else Y
+    fused = probabilities(kind(Z), labels).item()
+    assert fused == pytest.approx(logits(Z, labels).item(), rel=1e-14)
+    # the same probabilities as a plain array (no softmax/sigmoid behind them): Keras's clip
+    unfused = probabilities(kind(Z).data, labels).item()
+    assert fused == pytest.approx(unfused, rel=1e-12)
+
+
+def test_sequence_crossentropy_takes_logits_by_default_and_probabilities_on_request():
+    z = _rng.standard_normal((2, 4, 5))
+    labels = np.array([[1, 4, 0, -1], [2, 2, 3, 1]])
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    keep = labels != -1
+    picked = np.take_along_axis(log_p, np.where(keep, labels, 0)[..., None], -1)[..., 0]
+    expected = -(picked * keep).sum() / keep.sum()
+    assert sequence_crossentropy(z, labels).item() == pytest.approx(expected, rel=1e-13)
+    fused = sequence_crossentropy(strata.softmax(z), labels, from_logits=False)
+    assert fused.item() == pytest.approx(expected, rel=1e-13)
+    p = np.exp(log_p)
+    clipped = sequence_crossentropy(p, labels, from_logits=False).item()
+    assert clipped == pytest.approx(expected, rel=1e-12)
+    per_name = SequenceCrossentropy(reduction="sequence")(z, labels).item()
+    assert per_name == pytest.approx(-(picked * keep).sum() / 2, rel=1e-13)
+    assert max(strata.gradcheck(lambda t: sequence_crossentropy(
+        strata.softmax(t), labels, from_logits=False), z)) < 1e-7
+    assert max(strata.gradcheck(lambda t: sequence_crossentropy(t, labels, from_logits=False),
+                                p)) < 1e-7
+    with pytest.raises(ValueError, match="from_logits=True, but the predictions are the output "
+                                         "of a softmax"):
+        sequence_crossentropy(strata.softmax(z), labels)
+
+
+def test_loss_classes_fix_from_logits_for_compile():
+    assert repr(SparseCategoricalCrossentropy(from_logits=True)) == (
+        "SparseCategoricalCrossentropy(from_logits=True)")
+    assert BinaryCrossentropy().from_logits is False
+    assert SequenceCrossentropy().from_logits is True  # strata's exception: logits by default
+    assert SequenceCrossentropy(reduction="sequence").get_config() == {
+        "from_logits": True, "reduction": "sequence"}
+    assert CategoricalCrossentropy(from_logits=True)(Z, ONE_HOT).item() == (
+        categorical_crossentropy(Z, ONE_HOT, from_logits=True).item())
+    assert get_loss(BinaryCrossentropy()).__name__ == "binary_crossentropy"
+    which = strata.losses.logits_activation
+    assert which("sparse_categorical_crossentropy") is None  # names take probabilities
+    assert which(SparseCategoricalCrossentropy(from_logits=True)) == "softmax"
+    assert which(MaskedBinaryCrossentropy(from_logits=True)) == "sigmoid"
+    assert which("binary_crossentropy_from_logits") == "sigmoid"
+    assert which("sequence_crossentropy") == "softmax"
+    assert which(lambda out, y: out.sum()) is None
+
+
+def test_loss_classes_check_their_options_at_once():
+    with pytest.raises(TypeError, match="SequenceCrossentropy: .*'reductio'"):
+        SequenceCrossentropy(reductio="sequence")
+    with pytest.raises(TypeError, match="from_logits True or False"):
+        SparseCategoricalCrossentropy("yes")

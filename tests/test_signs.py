@@ -36,7 +36,9 @@ def test_signs_convnet_has_the_course_layers():
     assert shapes == [(4, 4, 3, 8), (2, 2, 8, 16), (64, 6)]  # 2x2x16 after the two poolings
     assert model.summary(print_fn=lambda *_: None) == (392 + 528 + 390)
     out = model.predict(np.zeros((2, 64, 64, 3), np.float32))
-    assert out.shape == (2, 6)  # logits
+    assert out.shape == (2, 6)  # softmax probabilities, as the course's model
+    np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-5)
+    assert signs_convnet(classifier_activation=None).layers[-1].activation.__name__ == "linear"
     assert signs_convnet(10, filters=(16, 32)).summary(print_fn=lambda *_: None) == (
         784 + 2080 + 1290)
     lazy = signs_convnet(input_shape=None)

@@ -17,7 +17,8 @@ def _pretrained():
     strata.seed(0)
     model = nn.Sequential([nn.Conv2D(8, 3, padding="same", activation="relu",
                                      kernel_initializer="he"),
-                           nn.MaxPool2D(2), nn.Flatten(), nn.Dense(32, "relu"), nn.Dense(5)])
+                           nn.MaxPool2D(2), nn.Flatten(), nn.Dense(32, "relu"),
+                           nn.Dense(5, "softmax")])
     model.compile(optimizer="adam", lr=0.01, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(X[source], Y[source], epochs=8, batch_size=64, verbose=0)
@@ -94,7 +95,7 @@ def test_freeze_counts_and_errors():
 
 
 def replace_head(model, classes):
-    new = nn.replace_head(model, classes)
+    new = nn.replace_head(model, classes, activation="softmax")  # probabilities, for the loss
     assert new.layers[:-1] == model.layers[:-1] and new.layers[-1] is not model.layers[-1]
     assert all(not layer.trainable for layer in new.layers[:-1])
     return new

@@ -223,6 +223,37 @@ def test_forward_backward(build, shape, classes):
     _smoke(build(), shape, classes)
 
 
+@pytest.mark.parametrize("make, args", [
+    (lenet5, {"variant": "modern"}), (alexnet, {"input_shape": (67, 67, 3)}),
+    (vgg16, {"input_shape": (32, 32, 3)}), (resnet34, {"input_shape": (32, 32, 3)}),
+    (resnet50, {}), (googlenet, {"input_shape": (65, 65, 3)}),
+    (strata.models.signs_convnet, {}), (strata.models.small_convnet, {})],
+    ids=lambda v: getattr(v, "__name__", ""))
+def test_zoo_models_end_in_softmax_as_keras_applications(make, args):
+    """Probabilities by default (classifier_activation="softmax", for the default losses),
+    logits with classifier_activation=None; a softmax over one class is refused."""
+    heads = []
+    for option in ({}, {"classifier_activation": None}):
+        model = make(classes=4, **option, **args)
+        if isinstance(model, GoogLeNet):
+            assert model.aux1[-1].activation is model.head[-1].activation
+            assert model.get_config()["classifier_activation"] == option.get(
+                "classifier_activation", "softmax")
+            model = model.head
+        heads.append(model.layers[-1].activation.__name__)
+    assert heads == ["softmax", "linear"]
+    with pytest.raises(ValueError, match="softmax over classes=1.*'sigmoid'"):
+        make(classes=1, **args)
+    make(classes=1, classifier_activation="sigmoid", **args)  # one binary output
+
+
+def test_googlenet_saved_before_classifier_activation_keeps_its_logits():
+    config = googlenet((65, 65, 3), classes=3, aux=False).get_config()
+    del config["classifier_activation"]
+    old = GoogLeNet.from_config(config)
+    assert old.head[-1].activation.__name__ == "linear"
+
+
 def test_resnet50_forward_backward(signs_resnet50):
     _smoke(signs_resnet50, (64, 64, 3), 6)
     signs_resnet50.zero_grad()

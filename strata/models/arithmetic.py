@@ -205,3 +205,14 @@ def with_input_shape(model, input_shape):
     model.input_shape = _image_shape(input_shape, type(model).__name__)
     count_parameters(model, model.input_shape)
     return model
+
+
+def classifier(classes: int, activation="softmax", where: str = "model", **options) -> nn.Dense:
+    """The zoo's output layer, as Keras applications' ``classifier_activation``:
+    Dense(``classes``) with a softmax (probabilities, for the default losses), None for logits
+    (train with ``from_logits=True``), or "sigmoid" (one unit per binary label)."""
+    if activation == "softmax" and classes == 1:
+        raise ValueError(f"{where}: a softmax over classes=1 is always 1; pass "
+                         f"classifier_activation='sigmoid' for one binary output (None for its "
+                         f"logit)")
+    return nn.Dense(classes, activation, **options)

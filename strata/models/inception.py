@@ -7,7 +7,12 @@ import numpy as np
 
 from strata import backend, nn
 from strata.autograd import ShapeError, no_grad
-from strata.models.arithmetic import ParameterCount, _image_shape, count_parameters
+from strata.models.arithmetic import (
+    ParameterCount,
+    _image_shape,
+    classifier,
+    count_parameters,
+)
 from strata.nn import (
     AvgPool2D,
     Conv2D,
@@ -59,10 +64,10 @@ GOOGLENET_INCEPTION = {
 AUX_WEIGHT = 0.3
 
 
-def _auxiliary(classes: int) -> Sequential:
+def _auxiliary(classes: int, activation) -> Sequential:
     return Sequential([AvgPool2D(5, 3), _conv(128, 1), Flatten(),
                        Dense(1024, "relu", kernel_initializer="he"), Dropout(0.3),
-                       Dense(classes)])
+                       classifier(classes, activation, "GoogLeNet")])
 
 
 class GoogLeNet(Model):
@@ -70,11 +75,13 @@ class GoogLeNet(Model):
     ``stem`` (conv 7x7/2 64, max pool 3/2, conv 1x1 64, conv 3x3 192, max pool 3/2, inception
     3a, 3b, max pool 3/2, 4a), ``middle`` (4b, 4c, 4d), ``head`` (4e, max pool 3/2, 5a, 5b,
     global average pooling, Dropout(keep_prob=0.6), Dense ``classes``). Pools and convolutions
-    use "same" padding, ReLU and He initialization; outputs are logits.
+    use "same" padding, ReLU and He initialization. Every classifier ends in
+    ``classifier_activation``: softmax probabilities by default, None for logits (train with
+    ``from_logits=True``).
 
     With ``aux=True`` the auxiliary classifiers ``aux1`` (after 4a) and ``aux2`` (after 4d):
     average pool 5x5/3, conv 1x1 128, Dense 1024, Dropout(keep_prob=0.3), Dense ``classes``.
-    In training mode forward stores their logits in ``aux_outputs`` and the cost adds
+    In training mode forward stores their outputs in ``aux_outputs`` and the cost adds
     ``AUX_WEIGHT`` (0.3) times each one's loss; at inference they are skipped.
 
     At 224x224x3 with 1000 classes: 6,998,552 parameters without the auxiliary classifiers
@@ -83,20 +90,23 @@ class GoogLeNet(Model):
     first call (``build``/``summary``/``fit``).
     """
 
-    def __init__(self, input_shape=(224, 224, 3), classes: int = 1000, aux: bool = True):
+    def __init__(self, input_shape=(224, 224, 3), classes: int = 1000, aux: bool = True,
+                 classifier_activation="softmax"):
         if not isinstance(classes, (int, np.integer)) or classes < 1:
             raise ValueError(f"GoogLeNet: expected a positive number of classes, got {classes!r}")
         self.input_shape = _image_shape(input_shape, "GoogLeNet")
         self.classes, self.aux = int(classes), bool(aux)
+        self.classifier_activation = classifier_activation
         m = {name: inception_module(*f) for name, f in GOOGLENET_INCEPTION.items()}
         self.stem = Sequential([_conv(64, 7, 2), MaxPool2D(3, 2, "same"), _conv(64, 1),
                                 _conv(192, 3), MaxPool2D(3, 2, "same"), m["3a"], m["3b"],
                                 MaxPool2D(3, 2, "same"), m["4a"]])
         self.middle = Sequential([m["4b"], m["4c"], m["4d"]])
         self.head = Sequential([m["4e"], MaxPool2D(3, 2, "same"), m["5a"], m["5b"],
-                                GlobalAveragePooling2D(), Dropout(0.6), Dense(self.classes)])
-        self.aux1 = _auxiliary(self.classes) if aux else None
-        self.aux2 = _auxiliary(self.classes) if aux else None
+                                GlobalAveragePooling2D(), Dropout(0.6),
+                                classifier(self.classes, classifier_activation, "GoogLeNet")])
+        self.aux1 = _auxiliary(self.classes, classifier_activation) if aux else None
+        self.aux2 = _auxiliary(self.classes, classifier_activation) if aux else None
         self.aux_outputs = []
         self.count_parameters(self.input_shape)  # a too-small input fails now, clearly
 
@@ -116,13 +126,14 @@ class GoogLeNet(Model):
         self.aux_outputs = aux if self.training else []
         return out
 
-    def _cost(self, out, y, penalties=None):
+    def _cost(self, out, y, penalties=None, sample_weight=None):
         """The main loss plus AUX_WEIGHT times each auxiliary classifier's loss in training
-        mode (the auxiliary logits of the same batch, from ``aux_outputs``), plus penalties."""
-        cost = super()._cost(out, y, penalties)
+        mode (the auxiliary outputs of the same batch, from ``aux_outputs``), plus penalties."""
+        cost = super()._cost(out, y, penalties, sample_weight)
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
         if self.training:
             for aux in self.aux_outputs:
-                cost = cost + self.loss(aux, y) * AUX_WEIGHT
+                cost = cost + self.loss(aux, y, **weights) * AUX_WEIGHT
         return cost
 
     def build(self, input_shape=None) -> None:
@@ -135,11 +146,13 @@ class GoogLeNet(Model):
         self.train(was_training)
 
     def get_config(self) -> dict:
-        return {"input_shape": list(self.input_shape), "classes": self.classes, "aux": self.aux}
+        return {"input_shape": list(self.input_shape), "classes": self.classes, "aux": self.aux,
+                "classifier_activation": self.classifier_activation}
 
     @classmethod
     def from_config(cls, config: dict) -> GoogLeNet:
-        model = cls(**config)
+        # A model saved before classifier_activation existed ended in logits: keep them.
+        model = cls(**{"classifier_activation": None, **config})
         model.build()
         return model
 
@@ -189,7 +202,8 @@ class GoogLeNet(Model):
         return total
 
 
-def googlenet(input_shape=(224, 224, 3), classes: int = 1000, aux: bool = True) -> GoogLeNet:
+def googlenet(input_shape=(224, 224, 3), classes: int = 1000, aux: bool = True,
+              classifier_activation="softmax") -> GoogLeNet:
     """GoogLeNet (see ``GoogLeNet``): 6,998,552 parameters at 224x224x3 and 1000 classes,
     13,378,280 with the two auxiliary classifiers (``aux=True``).
 
@@ -199,7 +213,7 @@ def googlenet(input_shape=(224, 224, 3), classes: int = 1000, aux: bool = True) 
     >>> count_parameters(googlenet(), (224, 224, 3)).total
     13378280
     """
-    return GoogLeNet(input_shape, classes, aux)
+    return GoogLeNet(input_shape, classes, aux, classifier_activation)
 
 
 # Registered so that strata.load_model can rebuild a saved GoogLeNet from its class name.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from strata.models.arithmetic import with_input_shape
+from strata.models.arithmetic import classifier, with_input_shape
 from strata.nn import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D, Sequential
 
 
-def lenet5(variant: str = "classic", input_shape=(32, 32, 1), classes: int = 10) -> Sequential:
+def lenet5(variant: str = "classic", input_shape=(32, 32, 1), classes: int = 10,
+           classifier_activation="softmax") -> Sequential:
     """LeNet-5: conv 5x5 6 filters (valid) -> pool 2 -> conv 5x5 16 (valid) -> pool 2 ->
-    Flatten (400) -> Dense 120 -> Dense 84 -> Dense ``classes`` (logits: train with
-    sparse_categorical_crossentropy or categorical_crossentropy, which take logits).
+    Flatten (400) -> Dense 120 -> Dense 84 -> Dense ``classes`` with ``classifier_activation``
+    (softmax probabilities for sparse_categorical_crossentropy or categorical_crossentropy, as
+    Keras; None for logits, to train with ``from_logits=True``).
 
     ``variant="classic"``: tanh and average pooling, as LeCun's (every C3 map sees all six S2
     maps here, and the output is a plain dense layer rather than RBF units). ``"modern"``: ReLU
@@ -28,4 +30,5 @@ def lenet5(variant: str = "classic", input_shape=(32, 32, 1), classes: int = 10)
         Conv2D(6, 5, activation=act, kernel_initializer=init), Pool(2),
         Conv2D(16, 5, activation=act, kernel_initializer=init), Pool(2),
         Flatten(), Dense(120, act, kernel_initializer=init),
-        Dense(84, act, kernel_initializer=init), Dense(classes)]), input_shape)
+        Dense(84, act, kernel_initializer=init),
+        classifier(classes, classifier_activation, "lenet5")]), input_shape)

@@ -3,13 +3,12 @@ data set, built from its identity and convolutional blocks, and ResNet-34 from b
 
 from __future__ import annotations
 
-from strata.models.arithmetic import with_input_shape
+from strata.models.arithmetic import classifier, with_input_shape
 from strata.nn import (
     Activation,
     AvgPool2D,
     BatchNorm,
     Conv2D,
-    Dense,
     Flatten,
     GlobalAveragePooling2D,
     MaxPool2D,
@@ -53,15 +52,17 @@ RESNET50_STAGES = (((64, 64, 256), 1, 2), ((128, 128, 512), 2, 3),
                    ((256, 256, 1024), 2, 5), ((512, 512, 2048), 2, 2))
 
 
-def resnet50(input_shape=(64, 64, 3), classes: int = 6) -> Sequential:
+def resnet50(input_shape=(64, 64, 3), classes: int = 6,
+             classifier_activation="softmax") -> Sequential:
     """The course's ResNet-50 (Keras assignment, SIGNS hand signs: 64x64x3, 6 classes):
     ZeroPadding2D(3) -> conv 7x7/2 64 -> BN -> ReLU -> max pool 3/2, then stages 2-5, each a
     convolutional block followed by identity blocks (3x3 middle convs):
     [64, 64, 256] s=1 + 2, [128, 128, 512] s=2 + 3, [256, 256, 1024] s=2 + 5,
-    [512, 512, 2048] s=2 + 2, then AvgPool2D(2) -> Flatten -> Dense ``classes`` (logits; the
-    course applies softmax: train with sparse_categorical_crossentropy or
-    categorical_crossentropy, which take logits). Convolutions keep their biases and use
-    Glorot initialization, as the course's Keras code.
+    [512, 512, 2048] s=2 + 2, then AvgPool2D(2) -> Flatten -> Dense ``classes`` with
+    ``classifier_activation`` (softmax, as the course: train with
+    sparse_categorical_crossentropy or categorical_crossentropy; None for logits, to train with
+    ``from_logits=True``). Convolutions keep their biases and use Glorot initialization, as the
+    course's Keras code.
 
     At 64x64x3 and 6 classes: 23,600,006 parameters = 23,546,886 trainable + 53,120
     non-trainable (the running mean and variance of 26,560 batch-norm channels), as Keras's
@@ -76,7 +77,7 @@ def resnet50(input_shape=(64, 64, 3), classes: int = 6) -> Sequential:
     for filters, s, identities in RESNET50_STAGES:
         layers.append(convolutional_block(3, filters, s))
         layers += [identity_block(3, filters) for _ in range(identities)]
-    layers += [AvgPool2D(2), Flatten(), Dense(classes)]
+    layers += [AvgPool2D(2), Flatten(), classifier(classes, classifier_activation, "resnet50")]
     return with_input_shape(Sequential(layers), input_shape)
 
 
@@ -100,11 +101,13 @@ def basic_block(filters: int, s: int = 1, projection: bool | None = None) -> Res
 RESNET34_STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))
 
 
-def resnet34(input_shape=(224, 224, 3), classes: int = 1000) -> Sequential:
+def resnet34(input_shape=(224, 224, 3), classes: int = 1000,
+             classifier_activation="softmax") -> Sequential:
     """ResNet-34 as torchvision builds it: conv 7x7/2 64 (padding 3) -> BN -> ReLU -> max pool
     3/2 (padding 1), then basic blocks [3, 4, 6, 3] with 64, 128, 256, 512 filters (stride 2
     and a projection shortcut at the start of stages 3-5), global average pooling, Dense
-    ``classes`` (logits). Convolutions have no bias (batch norm follows) and He initialization.
+    ``classes`` with ``classifier_activation`` (softmax; None for logits). Convolutions have no
+    bias (batch norm follows) and He initialization.
 
     At 224x224x3 and 1000 classes: 21,797,672 trainable parameters, torchvision's count, plus
     17,024 non-trainable (running averages of 8,512 batch-norm channels): 21,814,696 in all.
@@ -117,5 +120,6 @@ def resnet34(input_shape=(224, 224, 3), classes: int = 1000) -> Sequential:
     for i, (filters, blocks) in enumerate(RESNET34_STAGES):
         layers.append(basic_block(filters, 1 if i == 0 else 2))
         layers += [basic_block(filters) for _ in range(blocks - 1)]
-    layers += [GlobalAveragePooling2D(), Dense(classes)]
+    layers += [GlobalAveragePooling2D(),
+               classifier(classes, classifier_activation, "resnet34")]
     return with_input_shape(Sequential(layers), input_shape)

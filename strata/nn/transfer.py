@@ -9,7 +9,7 @@ on them (much faster than running the body every epoch). With more data, freeze 
 >>> strata.seed(0)
 >>> pretrained = nn.Sequential([nn.Dense(8, "relu"), nn.Dense(4, "relu"), nn.Dense(10)])
 >>> pretrained.build((5,))
->>> model = replace_head(pretrained, classes=3)          # body frozen, new Dense(3) head
+>>> model = replace_head(pretrained, classes=3)          # body frozen, new softmax head
 >>> [p.shape for p in model.parameters()]                # only the head trains
 [(4, 3), (3,)]
 """
@@ -45,12 +45,13 @@ def freeze(model: Sequential, n_layers: int | None = None) -> Sequential:
     return model
 
 
-def replace_head(model: Sequential, classes: int, activation=None,
+def replace_head(model: Sequential, classes: int, activation="softmax",
                  remove: int = 1) -> Sequential:
     """A new model: ``model``'s layers without its last ``remove`` layers (the old softmax head),
-    all frozen, followed by a new ``Dense(classes, activation)`` head (logits by default: train
-    with a loss that takes logits). The layers are shared, not copied; with more data, unfreeze
-    the top of the body with ``freeze(new_model, n_layers)``."""
+    all frozen, followed by a new ``Dense(classes, activation)`` head (softmax by default, as
+    Keras's classifier heads: train with sparse_categorical_crossentropy; ``activation=None``
+    gives logits, for a loss with ``from_logits=True``). The layers are shared, not copied;
+    with more data, unfreeze the top of the body with ``freeze(new_model, n_layers)``."""
     layers = _layers(model, "replace_head")
     if not 1 <= remove < len(layers):
         raise ValueError(f"replace_head: expected to remove between 1 and {len(layers) - 1} "
@@ -75,7 +76,7 @@ def precompute_features(body: Module, X, path, batch_size: int = 256,
     (new weights, other data) recomputes and replaces it. Train the new head on the result.
     """
     from safetensors import SafetensorError, safe_open
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
     from strata.io import atomic_write
 
@@ -98,7 +99,7 @@ def precompute_features(body: Module, X, path, batch_size: int = 256,
             print(f"precompute_features: {path} {reason}; recomputing it", file=sys.stderr)
     features = _forward(body, X, batch_size, verbose)
     metadata = {"format": FORMAT, "fingerprint": fingerprint}
-    atomic_write(path, lambda tmp: save_file({"features": features}, tmp, metadata))
+    atomic_write(path, save({"features": features}, metadata))
     return features
 
 

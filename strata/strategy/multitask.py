@@ -27,14 +27,17 @@ def make_multitask_data(m: int = 1200, n_x: int = 10, missing: float = 0.3, rng=
 
 
 def multitask_model(n_tasks: int = len(TASKS), hidden=(32, 32)) -> nn.Sequential:
-    """A ReLU network whose last layer has one logit per task (sigmoid applied in the loss)."""
+    """A ReLU network whose last layer has one sigmoid unit per task, as the course's y_hat
+    (the masked loss fuses the sigmoid into its stable form)."""
     layers = [nn.Dense(units, "relu", kernel_initializer="he") for units in hidden]
-    return nn.Sequential([*layers, nn.Dense(n_tasks)])
+    return nn.Sequential([*layers, nn.Dense(n_tasks, "sigmoid")])
 
 
 def evaluate_per_task(model, X, Y, tasks=TASKS) -> dict:
-    """Task name -> accuracy over the examples labelled for that task (NaN or -1 = no label)."""
-    probabilities = 1 / (1 + np.exp(-np.asarray(model.predict(X), dtype=np.float64)))
+    """Task name -> accuracy over the examples labelled for that task (NaN or -1 = no label).
+    ``model.predict_proba`` gives the probabilities (sigmoid outputs, or logits of a model
+    compiled with ``from_logits=True``)."""
+    probabilities = np.asarray(model.predict_proba(X), dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if probabilities.shape != Y.shape or Y.shape[1] != len(tasks):
         raise ValueError(f"evaluate_per_task: expected labels of shape {probabilities.shape} "
