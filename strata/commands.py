@@ -7,6 +7,11 @@ import argparse
 import json
 from pathlib import Path
 
+#: The hyperparameters of strata.tune.objective.MLP_HYPERPARAMETERS (kept here so that the
+#: parser does not import the tuning stack); a test checks that the two agree.
+MLP_NAMES = ("dataset", "epochs", "seed", "optimizer", "lr", "beta", "beta1", "beta2",
+             "epsilon", "layers", "units", "hidden", "batch_size", "l2", "keep_prob")
+
 
 def _fraction(text: str) -> float:
     value = float(text)
@@ -85,15 +90,30 @@ def _assignment(text: str):
 
 def run_babysit(args) -> int:
     """Panda mode: train one model some more epochs with changed hyperparameters."""
-    from strata.tune.panda import Panda
+    from strata.tune.panda import Panda, check_params
 
+    changes = dict(args.set)
+    if "epochs" in changes:
+        raise ValueError(f"--set epochs={changes['epochs']}: give the epochs of this session "
+                         f"with --epochs")
+    check_params(changes)  # before the folder and its study are created
     panda = Panda(args.folder)
-    accuracy = panda.train(args.epochs, **dict(args.set))
+    accuracy = panda.train(args.epochs, **changes)
     for epoch, value in panda.history()[-args.epochs:]:
         print(f"epoch {epoch:>4}  dev accuracy {value:.4f}")
     print(f"{args.folder}: {panda.epoch} epochs so far, dev accuracy {accuracy:.4f}, "
           f"hyperparameters {json.dumps(panda.params)}")
     return 0
+
+
+TUNE_HELP = """Run (or resume) a hyperparameter search from a search file (TOML): [study]
+settings, [fixed] hyperparameters and the [space] searched; see examples/tune_digits.toml.
+
+Trust: the study setting objective = "module:function" imports that Python module and runs
+its code (the default, strata.tune.objective:train_mlp, trains strata's MLP). Name only modules
+you trust; the whole file is checked before the import. Nothing else strata reads runs code:
+model files (safetensors weights and a JSON architecture), datasets and run folders are data.
+"""
 
 
 def add_commands(sub, positive) -> None:
@@ -112,7 +132,8 @@ def add_commands(sub, positive) -> None:
     e.add_argument("--tags", help="the filled-in template: print and write the table")
     e.add_argument("--out", help="output folder (default: the run folder)")
     e.set_defaults(handler=run_errors)
-    t = sub.add_parser("tune", help="hyperparameter search from a search file (TOML)")
+    t = sub.add_parser("tune", help="hyperparameter search from a search file (TOML)",
+                       description=TUNE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("space_file", help="search file: [study], [fixed] and [space] tables; see "
                    "examples/tune_digits.toml")
     t.add_argument("--trials", type=positive(int), help="finished trials to reach")
@@ -130,5 +151,6 @@ def add_commands(sub, positive) -> None:
     b.add_argument("folder", help="the model's folder (created on first use)")
     b.add_argument("--epochs", type=positive(int), default=5)
     b.add_argument("--set", type=_assignment, action="append", default=[],
-                   help="NAME=VALUE, e.g. --set lr=0.001 --set dataset=digits (repeatable)")
+                   help="NAME=VALUE, e.g. --set lr=0.001 --set dataset=digits (repeatable); "
+                        "names: " + ", ".join(k for k in MLP_NAMES if k != "epochs"))
     b.set_defaults(handler=run_babysit)

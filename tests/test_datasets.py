@@ -5,10 +5,12 @@ import hashlib
 import io
 import urllib.error
 import urllib.parse
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from memory import peak_bytes
 
 from strata import backend
 from strata.data import (
@@ -208,6 +210,51 @@ def test_idx_with_bad_magic_is_rejected(tmp_path):
     path = tmp_path / "notidx"
     path.write_bytes(b"PK\x03\x04 not an idx file")
     with pytest.raises(ValueError, match="not an idx file.*got 504b0304"):
+        read_idx(path)
+
+
+def _refused(path, pattern: str):
+    def read():
+        with pytest.raises(ValueError, match=pattern):
+            read_idx(path)
+
+    return read
+
+
+def test_idx_gzip_bomb_is_not_decompressed_past_the_header(tmp_path):
+    # A header for 10 bytes, then 256 MB of zeros that compress to about 250 kB.
+    header = bytes([0, 0, 0x08, 1]) + np.asarray([10], ">u4").tobytes()
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    parts = [packer.compress(header + bytes(10))]
+    parts += [packer.compress(bytes(2 ** 20)) for _ in range(256)]
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    path.write_bytes(b"".join(parts) + packer.flush())
+    assert path.stat().st_size < 2 ** 20
+    read = _refused(path, r"wrong length for shape \(10,\): expected 18 bytes once "
+                          r"decompressed, got more")
+    assert peak_bytes(read) < 8 * 2 ** 20
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_header_dimensions_are_checked_against_the_file_size(tmp_path, compress):
+    header = bytes([0, 0, 0x08, 3]) + np.asarray([60000, 10000, 10000], ">u4").tobytes()
+    path = tmp_path / ("huge-idx3-ubyte" + (".gz" if compress else ""))
+    path.write_bytes(gzip.compress(header) if compress else header)
+    message = (r"says shape \(60000, 10000, 10000\), 6,000,000,000,016 bytes, more than a gzip "
+               r"file of \d+ bytes can hold" if compress else
+               r"wrong length for shape \(60000, 10000, 10000\): expected 6000000000016 bytes, "
+               r"got 16")
+    assert peak_bytes(_refused(path, message)) < 2 ** 20
+
+
+def test_idx_with_trailing_data_is_refused(tmp_path):
+    raw = idx_bytes(np.arange(6, dtype=np.uint8).reshape(2, 3), 0x08)
+    path = tmp_path / "long-idx2-ubyte.gz"
+    path.write_bytes(gzip.compress(raw + b"extra"))
+    with pytest.raises(ValueError, match="expected 18 bytes once decompressed, got more"):
+        read_idx(path)
+    path.write_bytes(gzip.compress(raw[:-2]))
+    with pytest.raises(ValueError, match="expected 18 bytes once decompressed, got 16"):
         read_idx(path)
 
 

@@ -5,7 +5,10 @@ and panda mode."""
 from __future__ import annotations
 
 import csv
+import json
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -26,7 +29,7 @@ def _samples(space: Space, n: int, seed: int = 0) -> list:
 
 
 def test_log_uniform_learning_rate_puts_a_quarter_in_each_decade():
-    space = Space.from_dict({"lr": {"log": [1e-4, 1.0]}, "keep_prob": {"uniform": [0.0, 1.0]}})
+    space = Space.from_dict({"lr": {"log": [1e-4, 1.0]}, "keep_prob": {"uniform": [0.1, 1.0]}})
     lrs = np.array([s["lr"] for s in _samples(space, 4000)])
     counts = np.histogram(np.log10(lrs), bins=[-4, -3, -2, -1, 0])[0]
     chi2 = float(np.sum((counts - 1000) ** 2 / 1000))
@@ -207,3 +210,151 @@ def test_a_search_whose_trials_all_diverge_stops_with_an_error():
                           trials=3, objective="tune_objectives:diverging", pruner="none")
     with pytest.raises(RuntimeError, match="11 trials failed .* for 0 finished"):
         run_worker(config, "memory")
+
+
+# --- bad search files: names, keep_prob, the objective's import ---------------------------------
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", ".hidden", "", "x" * 101, "a b", "..", 7])
+def test_a_study_name_must_be_a_plain_file_name(tmp_path, name):
+    text = GOOD.replace("[study]\n", f"[study]\nname = {json.dumps(name)}\n")
+    with pytest.raises(SpaceFileError, match=r"line 2: study setting 'name': expected a plain "
+                                             r"file name"):
+        load_search(_write(tmp_path, text))
+
+
+def test_a_bad_study_name_writes_nothing_outside_the_output_folder(tmp_path, capsys,
+                                                                   monkeypatch):
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    text = GOOD.replace("[study]\n", '[study]\nname = "../../../../escaped"\n')  # tmp_path
+    assert cli.main(["tune", str(_write(tmp_path, text))]) == 2
+    assert "expected a plain file name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "space.toml"]
+    assert list(work.iterdir()) == []
+    with pytest.raises(ValueError, match="study setting 'name'"):
+        SearchConfig(space=Space.from_dict({"lr": {"log": [1e-4, 1.0]}}), name="../x")
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("keep_prob = { uniform = [0.5, 1.5] }", "expected values in (0, 1], got 1.5"),
+    ("keep_prob = { uniform = [0.0, 1.0] }", "expected values in (0, 1], got 0.0"),
+    ("keep_prob = { log = [0.01, 2.0] }", "got 2.0"),
+    ("keep_prob = { int = [1, 3] }", "got 3"),
+    ("keep_prob = { choice = [0.5, 0.8, 1.2] }", "got 1.2"),
+    ("keep_prob = { choice = [0.5, \"all\"] }", "got 'all'"),
+])
+def test_keep_prob_ranges_outside_0_1_are_refused(tmp_path, line, fragment):
+    with pytest.raises(SpaceFileError) as error:
+        load_search(_write(tmp_path, GOOD + line + "\n"))
+    assert "line 13: hyperparameter 'keep_prob'" in str(error.value)
+    assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize("value, ok", [(0, False), (1.5, False), (-1, False), ("0.5", False),
+                                       (True, False), (0.5, True), (1, True)])
+def test_a_fixed_keep_prob_must_lie_in_0_1(tmp_path, value, ok):
+    path = _write(tmp_path, GOOD.replace("hidden = [8]", f"hidden = [8]\nkeep_prob = "
+                                                         f"{json.dumps(value)}"))
+    if ok:
+        assert load_search(path).fixed["keep_prob"] == value
+        return
+    with pytest.raises(SpaceFileError, match=r"line 9: hyperparameter 'keep_prob': expected "
+                                             r"values in \(0, 1\]"):
+        load_search(path)
+    with pytest.raises(ValueError, match="keep_prob"):
+        SearchConfig(space=Space.from_dict({"lr": {"log": [1e-4, 1.0]}}),
+                     fixed={"keep_prob": value})
+
+
+def _marking_objective(tmp_path, monkeypatch) -> tuple[str, Path]:
+    """A module (named after the test, so never imported before) whose import leaves a mark
+    file: it tells whether a search file's objective was imported, its code run."""
+    name, mark = "marking_" + re.sub(r"\W", "_", tmp_path.name), tmp_path / "imported.txt"
+    (tmp_path / f"{name}.py").write_text(
+        f"from pathlib import Path\nPath({str(mark)!r}).write_text('ran')\n"
+        "def score(params, report=None):\n    return 0.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name, mark
+
+
+@pytest.mark.parametrize("mistake", [
+    ("batch_size = { pow2 = [16, 64] }", "batch_size = { pow2 = [16, 60] }"),
+    ("trials = 4", "trials = 0"),
+    ("trials = 4", 'trials = 4\nname = "../x"'),
+    ("epochs = 4", "epochs = 4\nkeep_prob = 3"),
+    ("[space]", "[space]\nkeep_prob = { uniform = [0.5, 2] }"),
+    ("[fixed]", "[fixd]"),
+])
+def test_the_whole_file_is_checked_before_the_objective_is_imported(tmp_path, monkeypatch,
+                                                                    mistake):
+    module, mark = _marking_objective(tmp_path, monkeypatch)
+    good = GOOD.replace("[study]\n", f'[study]\nobjective = "{module}:score"\n')
+    with pytest.raises(SpaceFileError):
+        load_search(_write(tmp_path, good.replace(*mistake)))
+    assert not mark.exists()
+    load_search(_write(tmp_path, good))  # a valid file: now, and only now, it runs
+    assert mark.read_text() == "ran"
+
+
+@pytest.mark.parametrize("objective, fragment", [
+    ("../evil:f", "expected 'module:function'"),
+    ("os.system", "expected 'module:function'"),
+    ("a b:c", "expected 'module:function'"),
+    ("no_such_module_xyz:f", "cannot be loaded"),
+])
+def test_objectives_must_be_module_colon_function(tmp_path, objective, fragment):
+    text = GOOD.replace("[study]\n", f"[study]\nobjective = {json.dumps(objective)}\n")
+    with pytest.raises(SpaceFileError, match=r"line 2: .*" + re.escape(fragment)):
+        load_search(_write(tmp_path, text))
+
+
+def test_tune_help_states_the_trust_boundary(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["tune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert 'objective = "module:function" imports that Python module and runs its code' in text
+    assert "model files" in text and "run folders are data" in text
+
+
+# --- panda: unknown --set names and bad values -------------------------------------------------
+
+def test_babysit_refuses_unknown_names_listing_the_known_ones(tmp_path, capsys):
+    folder = tmp_path / "panda"
+    assert cli.main(["babysit", str(folder), "--set", "lrr=0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown hyperparameter 'lrr'; expected among dataset, epochs, seed, optimizer, lr" \
+        in err
+    for bad, fragment in (("keep_prob=1.5", "keep_prob: expected a keep probability in (0, 1]"),
+                          ("epochs=3", "give the epochs of this session with --epochs"),
+                          ("lr=-1", "lr: expected a learning rate > 0")):
+        assert cli.main(["babysit", str(folder), "--set", bad]) == 2
+        assert fragment in capsys.readouterr().err
+    assert not folder.exists()  # refused before the folder and its study are made
+
+
+def test_panda_checks_its_parameters_before_training(tmp_path):
+    with pytest.raises(ValueError, match="unknown hyperparameter 'units_'"):
+        Panda(tmp_path / "p", {"units_": 3})
+    panda = Panda(tmp_path / "p", {"dataset": "moons", "hidden": [4]})
+    with pytest.raises(ValueError, match="unknown hyperparameter 'momentum'"):
+        panda.train(1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"keep_prob: expected a keep probability"):
+        panda.train(1, keep_prob=0)
+    assert panda.params == {"dataset": "moons", "hidden": [4]} and panda.epoch == 0
+
+
+def test_the_cli_knows_the_objective_hyperparameters():
+    from strata import commands
+    from strata.tune.objective import MLP_HYPERPARAMETERS
+
+    assert commands.MLP_NAMES == MLP_HYPERPARAMETERS
+
+
+@pytest.mark.parametrize("name", ["../../evil", "a/b", ".x"])
+def test_searched_names_cannot_lead_plots_outside_the_output_folder(tmp_path, name):
+    text = GOOD + f'"{name}" = {{ log = [1e-3, 1.0] }}\n'
+    with pytest.raises(SpaceFileError, match=r"line 13: hyperparameter .*expected a name of "
+                                             r"letters, digits"):
+        load_search(_write(tmp_path, text), accepts={"lr", "batch_size", name, "dataset",
+                                                     "epochs", "hidden"})

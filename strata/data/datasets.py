@@ -18,6 +18,7 @@ import hashlib
 import http.client
 import io
 import json
+import math
 import os
 import sys
 import tarfile
@@ -281,29 +282,55 @@ def load_catvnoncat(flatten: bool = True, normalize: bool = True):
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+#: Deflate expands data at most about 1032-fold, so a gzip file of n bytes holds at most this
+#: many times n bytes: a header claiming more is refused before anything is allocated.
+_GZIP_RATIO = 1032
+
+
 def read_idx(path) -> np.ndarray:
-    """Read an idx file (MNIST's format), gzip-compressed or not, into an ndarray."""
+    """Read an idx file (MNIST's format), gzip-compressed or not, into an ndarray. The header's
+    shape is checked against the file's size first, and a gzip file is decompressed no
+    further than the header says (plus one byte, to notice trailing data)."""
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as e:
-            raise ValueError(f"read_idx: corrupt or truncated gzip file {path} ({e})") from e
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    if not compressed:
+        with open(path, "rb") as f:
+            return _read_idx_stream(f, path, size, compressed)
+    try:
+        with gzip.open(path, "rb") as f:
+            return _read_idx_stream(f, path, size, compressed)
+    except (EOFError, OSError, zlib.error) as e:
+        raise ValueError(f"read_idx: corrupt or truncated gzip file {path} ({e})") from e
+
+
+def _read_idx_stream(f, path: Path, size: int, compressed: bool) -> np.ndarray:
+    magic = f.read(4)
+    if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_DTYPES:
         raise ValueError(f"read_idx: {path} is not an idx file: expected magic 0x0000TTNN with "
-                         f"a known type TT, got {raw[:4].hex() or 'an empty file'}")
-    ndim, dtype = raw[3], np.dtype(_IDX_DTYPES[raw[2]])
+                         f"a known type TT, got {magic.hex() or 'an empty file'}")
+    ndim, dtype = magic[3], np.dtype(_IDX_DTYPES[magic[2]])
     header = 4 + 4 * ndim
-    if len(raw) < header:
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(f"read_idx: truncated header in {path}: expected {header} bytes, "
-                         f"got {len(raw)}")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(raw) != expected:
+                         f"got {4 + len(dims)}")
+    shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
+    expected = header + math.prod(shape) * dtype.itemsize
+    if not compressed and expected != size:
         raise ValueError(f"read_idx: {path} has the wrong length for shape {shape}: expected "
-                         f"{expected} bytes, got {len(raw)} (truncated or corrupt)")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+                         f"{expected} bytes, got {size} (truncated or corrupt)")
+    if compressed and expected > size * _GZIP_RATIO:
+        raise ValueError(f"read_idx: {path}'s header says shape {shape}, {expected:,} bytes, "
+                         f"more than a gzip file of {size:,} bytes can hold (at most "
+                         f"{size * _GZIP_RATIO:,}): corrupt or crafted")
+    data = f.read(expected - header)
+    if len(data) != expected - header or f.read(1):
+        got = f"{header + len(data)}" if len(data) < expected - header else "more"
+        raise ValueError(f"read_idx: {path} has the wrong length for shape {shape}: expected "
+                         f"{expected} bytes once decompressed, got {got} (truncated or corrupt)")
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 _KINDS = {"train": "train", "test": "t10k"}

@@ -2,6 +2,9 @@
 constant) and [space] (one line per searched hyperparameter). Every mistake is reported with the
 file's line, e.g. ``space.toml, line 12: hyperparameter 'lr': a log scale needs low > 0``.
 
+The whole file is checked before the objective ("module:function") is imported: importing it
+runs that module's code, the one place where a search file can run code (the trust boundary).
+
     [study]
     name = "digits-mlp"
     trials = 24
@@ -24,7 +27,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from strata.tune.space import Space, make_dimension
+from strata.tune.space import Space, make_dimension, range_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,6 +37,10 @@ else:  # pragma: no cover - Python 3.10
 DEFAULT_OBJECTIVE = "strata.tune.objective:train_mlp"
 SAMPLERS = ("random", "tpe")
 PRUNERS = ("median", "none")
+#: A study name is a plain file name (its default output folder is runs/tune/<name>).
+NAME = re.compile(r"\w[\w.-]{0,99}")
+#: "package.module:function", nothing else.
+OBJECTIVE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 
 
 class SpaceFileError(ValueError):
@@ -73,8 +80,11 @@ class SearchConfig:
              "whole seconds >= 1"),
             (isinstance(self.grace, int) and self.grace > self.heartbeat, "grace",
              f"whole seconds > heartbeat ({self.heartbeat})"),
-            (isinstance(self.objective, str) and ":" in self.objective, "objective",
-             "'module:function'"),
+            (isinstance(self.objective, str) and OBJECTIVE.fullmatch(self.objective),
+             "objective", "'module:function' such as 'mypackage.objectives:train'"),
+            (isinstance(self.name, str) and NAME.fullmatch(self.name), "name",
+             "a plain file name of letters, digits, '_', '-' and '.' (not first), at most 100 "
+             "characters"),
         ]
         for ok, key, expected in checks:
             if not ok:
@@ -83,6 +93,9 @@ class SearchConfig:
         overlap = set(self.fixed) & set(self.space.names)
         if overlap:
             raise ValueError(f"hyperparameter {sorted(overlap)[0]!r} is both fixed and searched")
+        for name, value in self.fixed.items():
+            if problem := range_problem(name, value):
+                raise ValueError(problem)
 
     @property
     def round_sizes(self) -> list:
@@ -132,27 +145,33 @@ def _parse(path: Path, text: str) -> dict:
     return data
 
 
-def _space(path, text, data, accepts) -> tuple[Space, dict]:
+def _space(path, text, data) -> tuple[Space, dict]:
     dims = []
     for name, value in data["space"].items():
-        if accepts is not None and name not in accepts:
-            _fail(path, text, f"unknown hyperparameter {name!r}; the objective accepts "
-                  f"{', '.join(sorted(accepts))}", "space", name)
         try:
             dims.append(make_dimension(name, value))
         except ValueError as e:
             _fail(path, text, str(e), "space", name)
     fixed = dict(data.get("fixed", {}))
-    for name in fixed:
-        if accepts is not None and name not in accepts:
-            _fail(path, text, f"unknown hyperparameter {name!r}; the objective accepts "
-                  f"{', '.join(sorted(accepts))}", "fixed", name)
+    for name, value in fixed.items():
+        if problem := range_problem(name, value):
+            _fail(path, text, problem, "fixed", name)
     return Space(tuple(dims)), fixed
 
 
+def _check_names(path, text, data, accepts) -> None:
+    """Every searched and fixed hyperparameter is one the objective accepts."""
+    for table in ("space", "fixed"):
+        for name in data.get(table, {}):
+            if accepts is not None and name not in accepts:
+                _fail(path, text, f"unknown hyperparameter {name!r}; the objective accepts "
+                      f"{', '.join(sorted(accepts))}", table, name)
+
+
 def load_search(path, accepts=None, **overrides) -> SearchConfig:
-    """Read a search file; ``accepts``: the objective's hyperparameter names (None: any);
-    ``overrides``: study settings that replace the file's (e.g. from the command line)."""
+    """Read a search file; ``accepts``: the objective's hyperparameter names (None: those the
+    objective declares); ``overrides``: study settings that replace the file's (e.g. from the
+    command line). The objective's module is imported only once the whole file is valid."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"search file {path} not found")
@@ -163,21 +182,27 @@ def load_search(path, accepts=None, **overrides) -> SearchConfig:
         if key not in SETTINGS:
             _fail(path, text, f"unknown study setting {key!r}; expected one of "
                   f"{', '.join(SETTINGS)}", "study", key)
-    if accepts is None:
-        accepts = objective_hyperparameters(study.get("objective", DEFAULT_OBJECTIVE))
-    space, fixed = _space(path, text, data, accepts)
+    space, fixed = _space(path, text, data)
     study.setdefault("name", path.stem)
     study.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return SearchConfig(space=space, fixed=fixed, **study)
+        config = SearchConfig(space=space, fixed=fixed, **study)
     except ValueError as e:
         key = re.search(r"'(\w+)'", str(e))
         table = "study" if str(e).startswith("study") else "space"
         _fail(path, text, str(e), table, key.group(1) if key else None)
+    if accepts is None:  # only now, with the whole file valid, run the objective's module
+        try:
+            accepts = objective_hyperparameters(config.objective)
+        except ValueError as e:
+            _fail(path, text, str(e), "study", "objective")
+    _check_names(path, text, data, accepts)
+    return config
 
 
 def load_objective(spec: str):
-    """The function named by 'module:function'."""
+    """The function named by 'module:function'. Importing the module runs its code: name only
+    modules you trust (search files are checked in full before this is called)."""
     import importlib
 
     module, _, name = spec.partition(":")

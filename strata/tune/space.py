@@ -18,9 +18,23 @@ space); ``decode`` turns them into hyperparameters. Coarse-to-fine narrowing wor
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 
 KINDS = ("int", "uniform", "log", "one_minus_log", "pow2", "choice")
+#: Hyperparameters valid only in a fixed range whatever the objective: name -> (test, range).
+RANGES = {"keep_prob": (lambda v: 0 < v <= 1, "in (0, 1]")}
+
+
+def range_problem(name: str, value) -> str | None:
+    """What is wrong with ``value`` for a hyperparameter of ``RANGES`` (None: nothing), e.g.
+    a keep_prob of 1.5: a dropout layer keeps a fraction of units, at most all of them."""
+    if name not in RANGES:
+        return None
+    ok, expected = RANGES[name]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and ok(value):
+        return None
+    return f"hyperparameter {name!r}: expected values {expected}, got {value!r}"
 
 
 @dataclass(frozen=True)
@@ -119,11 +133,17 @@ class Dimension:
 def check_dimension(d: Dimension) -> None:
     """Raise ValueError naming the hyperparameter when its kind or range is invalid."""
     where = f"hyperparameter {d.name!r}"
+    if not (isinstance(d.name, str) and re.fullmatch(r"\w[\w.-]{0,99}", d.name)):
+        raise ValueError(f"{where}: expected a name of letters, digits, '_', '-' and '.' (it "
+                         f"names the plot score_vs_<name>.png), at most 100 characters")
     if d.kind not in KINDS:
         raise ValueError(f"{where}: unknown kind {d.kind!r}; expected one of {', '.join(KINDS)}")
     if d.kind == "choice":
         if not d.choices:
             raise ValueError(f"{where}: expected a non-empty list of choices")
+        for value in d.choices:
+            if problem := range_problem(d.name, value):
+                raise ValueError(problem)
         return
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (d.low, d.high)):
         raise ValueError(f"{where}: expected a range [low, high] of numbers, got "
@@ -141,6 +161,9 @@ def check_dimension(d: Dimension) -> None:
                                     for v in (d.low, d.high)):
         raise ValueError(f"{where}: expected powers of two as bounds (16, 32, ...), got "
                          f"[{d.low}, {d.high}]")
+    for value in (d.low, d.high):  # every kind samples values between low and high
+        if problem := range_problem(d.name, value):
+            raise ValueError(f"{problem} (range [{d.low}, {d.high}])")
 
 
 @dataclass(frozen=True)
