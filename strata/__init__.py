@@ -4,7 +4,7 @@ notation. This file is the public table of contents."""
 from strata import data, losses, metrics, models, nn, optim, strategy, text
 
 # strata.tune (hyperparameter search) is imported on use: it brings in Optuna.
-from strata.autograd import ShapeError, is_grad_enabled, no_grad
+from strata.autograd import ShapeError, detect_anomaly, is_grad_enabled, no_grad
 from strata.backend import default_dtype, get_default_dtype, rng, seed, set_default_dtype
 from strata.gradcheck import (
     GradientReport,
@@ -82,7 +82,7 @@ __all__ = [
     "matmul", "linear", "sum", "mean", "max", "min", "var", "reshape", "transpose", "permute",
     "broadcast_to", "expand_dims", "squeeze", "getitem", "concatenate", "stack", "pad",
     "rnn", "lstm", "gru", "rnn_cell", "lstm_cell", "gru_cell", "embedding",
-    "Tensor", "tensor", "no_grad", "is_grad_enabled", "ShapeError",
+    "Tensor", "tensor", "no_grad", "is_grad_enabled", "ShapeError", "detect_anomaly",
     "seed", "rng", "get_default_dtype", "set_default_dtype", "default_dtype",
     "gradcheck", "check_model", "check_model_gradients", "GradientReport", "relative_difference",
     "parameters_to_vector", "vector_to_parameters",

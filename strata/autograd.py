@@ -45,6 +45,58 @@ class no_grad:  # noqa: N801 -- used like a function, as in the course and in Py
         return wrapper
 
 
+#: None, or while detect_anomaly is on, the stack of layer names being called (innermost last).
+_anomaly: list | None = None
+
+
+#: While detect_anomaly(model) is on: id of each layer and tensor of the model -> its name.
+_names: dict = {}
+
+
+class detect_anomaly:  # noqa: N801 -- a context manager named like PyTorch's
+    """Context manager for finding where NaN or inf first appear (like PyTorch's anomaly mode):
+    every op's output and every gradient is checked, and the first non-finite one raises a
+    FloatingPointError naming the op and the layer that called it (and, given ``model``, the
+    layer's path and the parameter that was already non-finite). Slow: for debugging."""
+
+    def __init__(self, model=None):
+        self.model = model
+
+    def __enter__(self):
+        global _anomaly, _names
+        self._previous = _anomaly, _names
+        _anomaly, _names = [], {}
+        if self.model is not None:
+            for path, m in self.model.named_modules():
+                _names[id(m)] = f"layer {path.rstrip('.') or 'model'} ({type(m).__name__})"
+            _names.update({id(t): f"the {name}" for name, t in self.model._named_tensors()})
+        return self
+
+    def __exit__(self, *exc):
+        global _anomaly, _names
+        _anomaly, _names = self._previous
+
+
+def _layer() -> str:
+    return f" in {_anomaly[-1]}" if _anomaly else ""
+
+
+def _finite(a) -> bool:
+    return a is None or not np.issubdtype(a.dtype, np.inexact) or bool(np.isfinite(a).all())
+
+
+def _check_output(name: str, out, inputs) -> None:
+    if _finite(out):
+        return
+    bad = [i for i, t in enumerate(inputs) if not _finite(t.data)]
+    if bad:
+        named = _names.get(id(inputs[bad[0]]), f"its input {bad[0]}")
+        cause = f"{named} (shape {inputs[bad[0]].shape}) already held NaN or inf"
+    else:
+        cause = "its inputs were finite"
+    raise FloatingPointError(f"detect_anomaly: {name}{_layer()} produced NaN or inf; {cause}")
+
+
 def is_grad_enabled() -> bool:
     """True unless inside a ``no_grad()`` block."""
     return _grad_enabled
@@ -92,6 +144,9 @@ class Function:
             shapes = ", ".join(str(t.shape) for t in inputs)
             raise ShapeError(f"{cls.__name__.lower()}: inputs of shapes {shapes} do not fit: "
                              f"{e}") from None
+        if _anomaly is not None:
+            _check_output(cls.__name__.lower(), out, inputs)
+            fn.layer = _layer()
         if _grad_enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
@@ -169,6 +224,11 @@ def backward(root, grad, retain_graph: bool = False) -> None:
         for parent, need, pg in zip(fn.parents, fn.needs_input_grad, fn.backward(g), strict=True):
             if not need or pg is None:
                 continue
+            if _anomaly is not None and not _finite(pg) and _finite(g):
+                raise FloatingPointError(f"detect_anomaly: the backward pass of "
+                                         f"{type(fn).__name__.lower()}"
+                                         f"{getattr(fn, 'layer', '')} produced a NaN or inf "
+                                         f"gradient from a finite one")
             if pg.shape != parent.data.shape:
                 raise ShapeError(f"{type(fn).__name__.lower()}.backward returned a gradient of "
                                  f"shape {pg.shape} for an input of shape {parent.shape}")

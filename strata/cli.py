@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -83,6 +84,17 @@ def _positive(kind):
     return parse
 
 
+def _keep_prob(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a keep probability in (0, 1] (1 = no "
+                                         f"dropout), got {text}")
+    return value
+
+
 def _sizes(text: str) -> list:
     try:
         sizes = [int(s) for s in text.split(",") if s]
@@ -95,20 +107,28 @@ def _sizes(text: str) -> list:
 
 
 def run_train(args) -> int:
-    """Train a network on a dataset and write the run folder."""
-    from strata import runs
+    """Train a network on a dataset and publish the run folder (or continue an interrupted
+    one with --resume)."""
+    from strata import runfolder, runs
 
     config = runs.RunConfig(dataset=args.dataset, arch=args.arch, hidden=args.hidden,
                             optimizer=args.optimizer, lr=args.lr, lr_decay=args.lr_decay,
                             epochs=args.epochs,
                             batch_size=args.batch_size, l2=args.l2, keep_prob=args.keep_prob,
                             augment=args.augment, seed=args.seed, human_error=args.human_error)
-    results = runs.train(config, args.out, verbose=0 if args.quiet else 1)
+    out = args.resume or args.out or runfolder.numbered_run("runs")
+    if args.resume:
+        print(f"Resuming the interrupted run of {out} with its own config.json")
+    results = runs.train(config, out, verbose=0 if args.quiet else 1,
+                         resume=bool(args.resume), overwrite=args.overwrite)
+    if not (args.resume or args.out):
+        runfolder.point_latest(Path(out))
     for name, values in results.items():
         print(f"{name:<6}" + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
-    print(f"\n{runs.diagnosis(results, config.human_error)}\n")
-    print(f"Run written to {args.out}/ (model.safetensors, config.json, history.csv, "
-          f"learning_curves.png, report.md)")
+    print(f"\n{runs.diagnosis(results, runs.read_config(out).human_error)}\n")
+    latest = "" if args.resume or args.out else " (runs/latest points to it)"
+    print(f"Run written to {out}/{latest}: model.safetensors, config.json, history.csv, "
+          f"learning_curves.png, report.md")
     return 0
 
 
@@ -118,7 +138,8 @@ def run_evaluate(args) -> int:
 
     config, model = runs.load_run(args.run)
     _, dev_set, test_set, n_classes = runs.splits(config)
-    model.compile(loss=runs._loss_name(n_classes), metrics=["accuracy"])
+    if model.loss is None:  # a run folder written before models were saved compiled
+        model.compile(loss=runs._loss_name(n_classes, model), metrics=["accuracy"])
     for name, part in (("dev", dev_set), ("test", test_set)):
         values = model.evaluate(*part)
         print(f"{name:<6}" + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
@@ -195,13 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive(int), default=d.epochs)
     train.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
     train.add_argument("--l2", type=float, default=d.l2, help="L2 regularization lambda")
-    train.add_argument("--keep-prob", type=_positive(float), default=d.keep_prob,
+    train.add_argument("--keep-prob", type=_keep_prob, default=d.keep_prob,
                        help="dropout keep probability of --arch mlp (1 = no dropout)")
     train.add_argument("--augment", action="store_true",
                        help="conv archs: random crops (padding 1/16 of the side) and, for "
                             "signs and catvnoncat, left-right flips, in a background pipeline")
     train.add_argument("--seed", type=int, default=d.seed)
-    train.add_argument("--out", default="runs/latest", help="run folder (default runs/latest)")
+    train.add_argument("--out", help="run folder to write (default: the next runs/run-NNNN, "
+                       "with runs/latest pointing to it)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the finished run (or discard the interrupted one) in --out")
+    train.add_argument("--resume", metavar="DIR",
+                       help="continue the interrupted run of DIR from its last checkpoint, with "
+                            "its own config.json (other options are ignored)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on its dev/test sets")
@@ -238,11 +265,25 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["train", *argv]  # training is the default command
+    from strata.files import FolderBusy
+
     args = parser.parse_args(argv)
+    command = args.command + (f" {args.lm_command}" if args.command == "lm" else "")
     try:
         return args.handler(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        command = args.command + (f" {args.lm_command}" if args.command == "lm" else "")
+    except KeyboardInterrupt as e:
+        from strata.nn import TrainingInterrupted
+
+        if isinstance(e, TrainingInterrupted):
+            run = e.checkpoint.parent
+            target = run.with_name(run.name.removeprefix(".").removesuffix(".partial"))
+            print(f"\nstrata {command}: interrupted at epoch {e.epoch}, batch {e.batch}; the "
+                  f"checkpoint is in {run}/. Continue with:\n  strata train --resume {target}",
+                  file=sys.stderr)
+        else:
+            print(f"\nstrata {command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, FolderBusy) as e:
         print(f"strata {command}: error: {e}", file=sys.stderr)
         return 2
 

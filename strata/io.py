@@ -1,47 +1,35 @@
 """Saving and loading models: weights as safetensors, the architecture as JSON in the same
 file's metadata. Never pickle: loading a file cannot run code.
 
-Writes go to a temporary file in the destination folder that is then renamed over the target,
-so an interrupted save never destroys the previous good file.
+Writes go through strata.files.atomic_write (fsynced, renamed over the target, nothing left
+behind on a crash), so an interrupted save never destroys the previous good file.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
+
+from strata.files import atomic_write, write_text_atomic  # noqa: F401 -- public here too
 
 FORMAT = "strata-model/1"
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def save_model(model, path, include_optimizer: bool = True) -> Path:
+    """Write ``model`` to ``path`` (.safetensors): weights, running averages, architecture
+    (classes by registered name, constructor arguments as JSON), the shapes of its inputs when
+    it is not Sequential, and, when it is compiled and ``include_optimizer``, the compile
+    settings with the optimizer's state, so ``load_model`` returns a model that evaluates and
+    trains on exactly where it was."""
+    import warnings
 
-
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file renamed over it (never half-written)."""
-    path = Path(path)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    return path
-
-
-def save_model(model, path) -> Path:
-    """Write ``model`` (weights, running averages and architecture) to ``path`` (.safetensors)."""
+    from strata.nn.compiled import compile_state
     from strata.nn.module import Module
+    from strata.nn.registry import config_of, registered_name
 
     if not isinstance(model, Module):
         raise TypeError(f"save_model: expected a strata Module, got {type(model).__name__}")
@@ -52,49 +40,99 @@ def save_model(model, path) -> Path:
     if not state:
         raise ValueError("save_model: the model has no weights yet; call it on a batch (or "
                          "build(input_shape)) first")
-    architecture = {"class": type(model).__name__, "config": model.get_config()}
     try:
-        text = json.dumps(architecture)
+        architecture = {"class": registered_name(model), "config": config_of(model)}
     except TypeError as e:
-        raise TypeError(f"save_model: the architecture holds a value JSON cannot store ({e}); "
-                        f"give activations and initializers by name") from None
-    metadata = {"format": FORMAT, "architecture": text}
-    atomic_write(path, lambda tmp: save_file({k: np.ascontiguousarray(v)
-                                               for k, v in state.items()}, tmp, metadata))
+        raise TypeError(f"save_model: {e}") from None
+    metadata = {"format": FORMAT, "architecture": json.dumps(architecture)}
+    inputs = getattr(model, "_input_specs", None)
+    if inputs is not None and not hasattr(model, "layers"):
+        metadata["inputs"] = json.dumps(inputs)
+    tensors = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    if include_optimizer:
+        settings, arrays, reason = compile_state(model)
+        if reason:
+            warnings.warn(f"save_model: {path} keeps the weights but not the compile settings: "
+                          f"{reason}; compile the loaded model again", stacklevel=2)
+        elif settings is not None:
+            metadata["compile"] = json.dumps(settings)
+            tensors.update({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    atomic_write(path, save(tensors, metadata))
     return path
 
 
-def _read(path: Path) -> tuple[dict, dict]:
+def _read(path: Path) -> tuple[dict, dict, dict]:
+    """(architecture, {tensor name: shape}, metadata) of a model file, from its header alone:
+    the safetensors layout and the architecture JSON are checked before anything is
+    allocated."""
+    from strata.io_checks import ArchitectureError, parse_architecture
+    from strata.safetensors_header import HeaderError, read_header
+
     if not path.is_file():
         raise FileNotFoundError(f"load_model: no model file at {path}")
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as f:
-            metadata = f.metadata() or {}
-        weights = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"load_model: {path} is not a readable safetensors file ({e})") from None
+        tensors, metadata = read_header(path)
+    except HeaderError as e:
+        raise ValueError(f"load_model: {path} is not a readable safetensors file: {e}") from None
     if metadata.get("format") != FORMAT:
         raise ValueError(f"load_model: {path} was not written by strata.save_model (format "
                          f"{metadata.get('format')!r}, expected {FORMAT!r})")
-    return json.loads(metadata["architecture"]), weights
+    if "architecture" not in metadata:
+        raise ValueError(f"load_model: {path} has no architecture in its metadata (expected "
+                         f"the JSON save_model writes), got keys {sorted(metadata)}")
+    try:
+        architecture = parse_architecture(metadata["architecture"])
+    except ArchitectureError as e:
+        raise ValueError(f"load_model: {path} holds an architecture strata cannot rebuild: "
+                         f"{e}") from None
+    return architecture, {name: info.shape for name, info in tensors.items()}, metadata
 
 
-def load_model(path):
-    """Rebuild a model saved by ``save_model``; its weights and running averages restored."""
-    from strata.nn import LAYERS
+def load_model(path, compile: bool = True):  # noqa: A002 -- Keras's name
+    """Rebuild a model saved by ``save_model``: weights and running averages restored, and
+    compiled with its optimizer's state when the file holds compile settings (unless
+    ``compile=False``).
+
+    Only registered classes (strata.nn.LAYERS: strata's own and those decorated with
+    ``@strata.nn.register``) are built, and none creates more values than the file's tensors
+    hold, so a crafted file cannot run code or exhaust memory."""
+    from strata.io_checks import ArchitectureError, build, parse_inputs
 
     path = Path(path)
-    architecture, weights = _read(path)
-    cls = LAYERS.get(architecture.get("class"))
-    if cls is None:
-        raise ValueError(f"load_model: unknown model class {architecture.get('class')!r} in "
-                         f"{path}; known: {sorted(LAYERS)}")
-    model = cls.from_config(architecture["config"])
+    architecture, shapes, metadata = _read(path)
+    try:
+        inputs = parse_inputs(metadata.get("inputs"))
+        model = build(architecture, shapes, inputs)
+    except ArchitectureError as e:
+        raise ValueError(f"load_model: the architecture in {path} does not fit its weights or "
+                         f"cannot be built: {e}") from None
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"load_model: {path} is not a readable safetensors file ({e})") from None
+    weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer/")}
     try:
         model.load_state_dict(weights)
     except (KeyError, ValueError) as e:
         raise ValueError(f"load_model: the weights in {path} do not fit its architecture: "
-                         f"{e}") from None
+                         f"{e.args[0] if e.args else e}") from None
+    if compile and "compile" in metadata:
+        from strata.nn.compiled import restore
+
+        restore(model, _settings(metadata["compile"], path),
+                {k: v for k, v in tensors.items() if k.startswith("optimizer/")}, str(path))
     return model
+
+
+def _settings(text: str, path: Path) -> dict:
+    from strata.nn.compiled import is_plain
+
+    try:
+        settings = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"load_model: the compile settings in {path} are not JSON ({e})") \
+            from None
+    if not isinstance(settings, dict) or not is_plain(settings):
+        raise ValueError(f"load_model: the compile settings in {path} are not a JSON object "
+                         f"of plain values")
+    return settings

@@ -28,6 +28,10 @@ from strata.tensor import Tensor
 AVERAGES = ("binary", "macro", "weighted")
 
 
+def _values(y) -> np.ndarray:
+    return np.asarray(y.data if isinstance(y, Tensor) else y)
+
+
 def _as_classes(y, role: str, fn: str, threshold: float) -> np.ndarray:
     """Class indices (m,) from class indices, binary probabilities or one-hot/probability rows."""
     a = np.asarray(y.data if isinstance(y, Tensor) else y)
@@ -57,6 +61,9 @@ def _as_classes(y, role: str, fn: str, threshold: float) -> np.ndarray:
 
 
 def _pair(y_true, y_pred, fn: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    y_true, y_pred = _values(y_true), _values(y_pred)
+    if y_pred.ndim >= 3 and y_true.shape == y_pred.shape[:-1]:  # sequences (m, T_y, C):
+        y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1, y_pred.shape[-1])  # per step
     t = _as_classes(y_true, "y_true", fn, threshold)
     p = _as_classes(y_pred, "y_pred", fn, threshold)
     if len(t) != len(p):

@@ -22,6 +22,8 @@ IMAGE_DATASETS = ("digits", "catvnoncat", "mnist", "signs")
 MIRROR_SAFE = ("catvnoncat", "signs")
 #: "mlp": the L-layer network of --hidden; the others are ConvNets of strata.models.
 ARCHS = ("mlp", "convnet", "small_convnet", "lenet5", "resnet50")
+#: The training state of a run in progress, in its partial folder (removed when it finishes).
+CHECKPOINT = "checkpoint.safetensors"
 
 
 @dataclass
@@ -43,10 +45,40 @@ class RunConfig:
     human_error: float | None = None  # human-level error (proxy for Bayes) for the diagnosis
 
     def __post_init__(self):
-        if not 0 < self.lr_decay <= 1:
-            raise ValueError(f"lr_decay: expected a factor in (0, 1], got {self.lr_decay}")
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; expected one of {', '.join(ARCHS)}")
+        import math
+        import numbers
+
+        from strata.optim import OPTIMIZERS
+
+        def number(v):
+            return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+        def count(v, low):
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+
+        checks = [
+            ("dataset", self.dataset in DATASETS, f"one of {', '.join(DATASETS)}"),
+            ("hidden", isinstance(self.hidden, (list, tuple)) and all(
+                count(u, 1) for u in self.hidden), "a list of positive layer sizes, e.g. [64, 32]"),
+            ("optimizer", isinstance(self.optimizer, str) and self.optimizer.lower() in
+             OPTIMIZERS, f"one of {', '.join(sorted(OPTIMIZERS))}"),
+            ("lr", number(self.lr) and self.lr > 0, "a learning rate > 0"),
+            ("lr_decay", number(self.lr_decay) and 0 < self.lr_decay <= 1, "a factor in (0, 1]"),
+            ("epochs", count(self.epochs, 1), "an int >= 1"),
+            ("batch_size", count(self.batch_size, 1), "an int >= 1"),
+            ("l2", number(self.l2) and self.l2 >= 0, "a number >= 0"),
+            ("keep_prob", number(self.keep_prob) and 0 < self.keep_prob <= 1,
+             "a keep probability in (0, 1] (1: no dropout)"),
+            ("arch", self.arch in ARCHS, f"one of {', '.join(ARCHS)}"),
+            ("augment", isinstance(self.augment, bool), "true or false"),
+            ("seed", count(self.seed, 0), "an int >= 0"),
+            ("human_error", self.human_error is None or (
+                number(self.human_error) and 0 <= self.human_error <= 1),
+             "null or a fraction in [0, 1]"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ValueError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
         if self.arch != "mlp" and self.dataset not in IMAGE_DATASETS:
             raise ValueError(f"arch {self.arch!r} needs images; expected a dataset among "
                              f"{', '.join(IMAGE_DATASETS)}, got {self.dataset!r}")
@@ -79,8 +111,9 @@ def load_dataset(name: str, images: bool = False):
 
 def build_model(config: RunConfig, n_classes: int, input_shape=None) -> nn.Sequential:
     """The arch's network for ``input_shape`` (one example's shape). "mlp": ReLU hidden layers
-    (He init, dropout when keep_prob < 1), sigmoid or softmax-logit output. Conv archs: the zoo
-    model with ``n_classes`` logits, or one sigmoid unit for two classes."""
+    (He init, dropout when keep_prob < 1), a sigmoid unit for two classes, else a softmax.
+    Conv archs: the zoo model ending in the same. The losses of ``_loss_name`` take these
+    probabilities and fuse with the sigmoid/softmax."""
     if config.arch != "mlp":
         try:
             return _zoo_model(config.arch, n_classes, tuple(input_shape))
@@ -92,7 +125,7 @@ def build_model(config: RunConfig, n_classes: int, input_shape=None) -> nn.Seque
         layers.append(nn.Dense(units, "relu", kernel_initializer="he"))
         if config.keep_prob < 1:
             layers.append(nn.Dropout(config.keep_prob))
-    out = nn.Dense(1, "sigmoid") if n_classes == 2 else nn.Dense(n_classes)
+    out = nn.Dense(1, "sigmoid") if n_classes == 2 else nn.Dense(n_classes, "softmax")
     return nn.Sequential([*layers, out])
 
 
@@ -101,13 +134,10 @@ def _zoo_model(arch: str, n_classes: int, input_shape: tuple) -> nn.Sequential:
 
     make = {"convnet": models.signs_convnet, "small_convnet": models.small_convnet,
             "lenet5": models.lenet5, "resnet50": models.resnet50}[arch]
-    classes = 1 if n_classes == 2 else n_classes
-    model = (make(classes=classes, input_shape=input_shape) if arch != "lenet5" else
-             make("modern", input_shape=input_shape, classes=classes))
-    if n_classes == 2:  # the binary loss takes probabilities, as the MLP's sigmoid output
-        model = nn.Sequential([*model.layers, nn.Activation("sigmoid")])
-        model.build(input_shape)
-    return model
+    classes, head = (1, "sigmoid") if n_classes == 2 else (n_classes, "softmax")
+    if arch == "lenet5":
+        return make("modern", input_shape=input_shape, classes=classes, classifier_activation=head)
+    return make(classes=classes, input_shape=input_shape, classifier_activation=head)
 
 
 def _augmentation(config: RunConfig, image_hw):
@@ -129,8 +159,18 @@ def _callbacks(config: RunConfig, out: Path) -> list:
     return callbacks
 
 
-def _loss_name(n_classes: int) -> str:
-    return "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
+def _loss_name(n_classes: int, model=None):
+    """The run's loss: its Keras name, taking the probabilities ``build_model``'s sigmoid or
+    softmax gives. For a ``model`` that ends in logits (a run folder written before strata's
+    losses took probabilities by default), the same loss with ``from_logits=True``."""
+    name = "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
+    last = (getattr(model, "layers", None) or [None])[-1]
+    if getattr(getattr(last, "activation", None), "__name__", None) != "linear":
+        return name
+    from strata import losses
+
+    loss = losses.BinaryCrossentropy if n_classes == 2 else losses.SparseCategoricalCrossentropy
+    return loss(from_logits=True)
 
 
 def splits(config: RunConfig):
@@ -146,28 +186,45 @@ def splits(config: RunConfig):
     return (*train_dev_test_split(X, Y), n_classes)
 
 
-def train(config: RunConfig, out_dir, verbose: int = 1) -> dict:
-    """Train as ``config`` says and write the run folder; returns the final metrics."""
-    out = Path(out_dir)
+def train(config: RunConfig, out_dir, verbose: int = 1, resume: bool = False,
+          overwrite: bool = False) -> dict:
+    """Train as ``config`` says and publish the run folder ``out_dir``; returns the final
+    metrics. The run is built in a locked partial folder beside ``out_dir`` with a checkpoint
+    after every epoch; ``resume=True`` continues an interrupted one (its own config.json wins
+    over ``config``), ``overwrite=True`` replaces a finished one (see strata.runfolder)."""
+    from strata.runfolder import RunFolder
+
+    with RunFolder(out_dir, overwrite=overwrite, resume=resume, purpose="strata train",
+                   checkpoint=CHECKPOINT) as run:
+        if resume:
+            config = read_config(run.path)
+        else:
+            write_text_atomic(run.path / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+        results = _train_into(run.path, config, verbose, resume)
+        run.publish()
+    return results
+
+
+def _train_into(out: Path, config: RunConfig, verbose: int, resume: bool) -> dict:
     train_set, dev_set, test_set, n_classes = splits(config)
     model = build_model(config, n_classes, train_set[0].shape[1:])
     metrics = ["accuracy"] + (["f1"] if n_classes == 2 else [])
     model.compile(optimizer=config.optimizer, lr=config.lr, loss=_loss_name(n_classes),
                   metrics=metrics, l2=config.l2)
-    out.mkdir(parents=True, exist_ok=True)
     data = train_set
     if config.augment:
         from strata.data import Pipeline
 
         data = (Pipeline(*train_set, batch_size=config.batch_size,
                          transform=_augmentation(config, train_set[0].shape[1:3])), None)
+    checkpoint = out / CHECKPOINT
     history = model.fit(*data, epochs=config.epochs, batch_size=config.batch_size,
                         validation_data=dev_set, verbose=verbose,
-                        callbacks=_callbacks(config, out))
+                        callbacks=_callbacks(config, out), checkpoint=checkpoint, resume=resume)
+    checkpoint.unlink()  # finished: the published run keeps the model, not the training state
     results = {name: model.evaluate(*part) for name, part in
                (("train", train_set), ("dev", dev_set), ("test", test_set))}
     strata.save_model(model, out / "model.safetensors")
-    write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
     write_text_atomic(out / "metrics.json", json.dumps(results, indent=2) + "\n")
     from strata.plots import plot_costs, plot_decision_boundary, plot_learning_curves
 
@@ -218,10 +275,46 @@ def diagnosis(results: dict, human_error=None):
     return diagnose(human=human_error, **errors)
 
 
+def read_config(folder) -> RunConfig:
+    """The RunConfig in ``folder``/config.json, every problem named with the file: bad JSON,
+    a language-model run's settings, unknown settings, invalid values."""
+    from dataclasses import fields
+
+    from strata.text.runs import LMConfig
+
+    folder = Path(folder)
+    path, own = folder / "config.json", [f.name for f in fields(RunConfig)]
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); expected the settings strata train "
+                         f"writes") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a JSON object of run settings, got "
+                         f"{type(raw).__name__}")
+    lm_only = raw.keys() & ({f.name for f in fields(LMConfig)} - set(own))
+    if lm_only or (folder / "vocab.json").is_file():
+        raise ValueError(f"{folder} is a language-model run folder (strata lm train: vocab.json, "
+                         f"settings {sorted(lm_only) or 'of LMConfig'}), not a strata train run; "
+                         f"use strata lm sample or strata lm score on it")
+    if unknown := sorted(raw.keys() - set(own)):
+        raise ValueError(f"{path}: unknown settings {unknown}; a strata train run has "
+                         f"{', '.join(own)}")
+    try:
+        return RunConfig(**raw)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
 def load_run(run_dir):
     """(config, model) of a finished run folder."""
+    from strata.runfolder import partial_path
+
     run = Path(run_dir)
     if not (run / "config.json").is_file():
+        if (partial_path(run) / "config.json").is_file():
+            raise FileNotFoundError(f"{run} has not finished: its run was interrupted; continue "
+                                    f"it with strata train --resume {run}")
         raise FileNotFoundError(f"{run} is not a strata run folder (no config.json)")
-    config = RunConfig(**json.loads((run / "config.json").read_text()))
+    config = read_config(run)
     return config, strata.load_model(run / "model.safetensors")

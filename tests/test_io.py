@@ -52,7 +52,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("strata.io.save_file", broken)
+    monkeypatch.setattr("strata.io.save", broken)
     with pytest.raises(OSError, match="disk full"):
         strata.save_model(model, path)
     assert path.read_bytes() == before

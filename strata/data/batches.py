@@ -32,14 +32,20 @@ def random_mini_batches(X, Y=None, mini_batch_size: int = 64, shuffle: bool = Tr
 
 
 def iterate_minibatches(X, Y=None, mini_batch_size: int = 64, shuffle: bool = True,
-                        rng=None) -> Iterator[tuple]:
-    """Like random_mini_batches, yielding one batch at a time (no list of copies)."""
+                        rng=None, start: int = 0) -> Iterator[tuple]:
+    """Like random_mini_batches, yielding one batch at a time (no list of copies). The order
+    is drawn at the call, not at the first batch; ``start`` skips the epoch's first batches
+    (fit resuming an interrupted epoch)."""
     m = _check_pair(X, Y, "random_mini_batches")
     if not isinstance(mini_batch_size, (int, np.integer)) or mini_batch_size < 1:
         raise ValueError(f"random_mini_batches: expected a positive integer mini_batch_size, got "
                          f"{mini_batch_size!r}")
     order = (backend.rng() if rng is None else rng).permutation(m) if shuffle else None
-    for k in range(math.ceil(m / mini_batch_size)):
-        rows = slice(k * mini_batch_size, (k + 1) * mini_batch_size)
-        picked = order[rows] if shuffle else rows
+    return _batches(X, Y, int(mini_batch_size), order, start)
+
+
+def _batches(X, Y, size: int, order, start: int) -> Iterator[tuple]:
+    for k in range(start, math.ceil(len(X) / size)):
+        rows = slice(k * size, (k + 1) * size)
+        picked = order[rows] if order is not None else rows
         yield X[picked], (None if Y is None else Y[picked])

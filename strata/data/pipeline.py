@@ -38,7 +38,7 @@ class Pipeline:
     """Iterable over one epoch of mini-batches (xb, yb) per ``iter()``, prepared in the background.
 
     ``transform(xb, rng)`` (e.g. an augmentation from strata.data.augment) runs on each X batch
-    with a per-epoch child Generator derived from ``strata.rng()`` in the consumer's thread, so
+    with a per-batch Generator seeded from ``strata.rng()`` in the consumer's thread, so
     ``strata.seed(n)`` makes every epoch repeatable whatever the thread timing. ``prefetch`` is
     the number of batches prepared ahead (0: synchronous, no thread). An exception raised in the
     worker is raised again in the consumer with its original traceback; leaving the loop early
@@ -78,32 +78,38 @@ class Pipeline:
                 f"prefetch={self.prefetch})")
 
     def __iter__(self) -> Iterator[tuple]:
+        return self.epoch()
+
+    def epoch(self, start: int = 0) -> Iterator[tuple]:
+        """One epoch's batches from batch ``start`` on (``iter()`` starts at 0; fit resuming an
+        interrupted epoch starts later, with the same batches and distortions)."""
         # Random draws happen here, in the consumer's thread and in a fixed order, so that
-        # results depend on strata.seed only; the child Generator is drawn only with a transform
+        # results depend on strata.seed only; the epoch's seed is drawn only with a transform
         # so that without one the shared Generator advances exactly as iterate_minibatches does.
+        # Batch k distorts with its own Generator, seeded by (epoch seed, k), so that an epoch
+        # can resume at any batch.
         shared = backend.rng()
         order = shared.permutation(self.num_examples) if self.shuffle else None
-        child = (np.random.default_rng(int(shared.integers(2**63)))
-                 if self.transform is not None else None)
+        seed = int(shared.integers(2**63)) if self.transform is not None else None
         if self.prefetch == 0:
-            return self._batches(order, child)
-        return self._threaded(order, child)
+            return self._batches(order, seed, start)
+        return self._threaded(order, seed, start)
 
-    def _batches(self, order, rng) -> Iterator[tuple]:
-        for k in range(len(self)):
+    def _batches(self, order, seed, start) -> Iterator[tuple]:
+        for k in range(start, len(self)):
             rows = slice(k * self.batch_size, (k + 1) * self.batch_size)
             picked = order[rows] if order is not None else rows
             xb = self.X[picked]
             yb = None if self.Y is None else self.Y[picked]
             if self.transform is not None:
-                xb = self.transform(xb, rng)
+                xb = self.transform(xb, np.random.default_rng([seed, k]))
             yield xb, yb
 
-    def _threaded(self, order, rng) -> Iterator[tuple]:
+    def _threaded(self, order, seed, start) -> Iterator[tuple]:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
-        worker = threading.Thread(target=self._fill, args=(q, stop, order, rng), daemon=True,
-                                  name="strata-pipeline")
+        worker = threading.Thread(target=self._fill, args=(q, stop, order, seed, start),
+                                  daemon=True, name="strata-pipeline")
         worker.start()
         try:
             while True:
@@ -117,9 +123,9 @@ class Pipeline:
             stop.set()
             worker.join()
 
-    def _fill(self, q: queue.Queue, stop: threading.Event, order, rng) -> None:
+    def _fill(self, q: queue.Queue, stop: threading.Event, order, seed, start) -> None:
         try:
-            for item in self._batches(order, rng):
+            for item in self._batches(order, seed, start):
                 if not _put(q, item, stop):
                     return
             _put(q, _DONE, stop)

@@ -10,7 +10,9 @@ from strata.nn.callbacks import (
     LearningRateScheduler,
     ModelCheckpoint,
 )
+from strata.nn.checkpoint import load_checkpoint, save_checkpoint
 from strata.nn.conv import AvgPool2D, Conv2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
+from strata.nn.fitloop import TrainingInterrupted
 from strata.nn.initializers import (
     RandomNormal,
     get_initializer,
@@ -30,19 +32,23 @@ from strata.nn.layers import (
 )
 from strata.nn.module import Module
 from strata.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from strata.nn.registry import REGISTRY, register
 from strata.nn.sequence import Embedding, OneHot, TimeDistributed
 from strata.nn.sequential import Sequential
 from strata.nn.training import Model
 from strata.nn.transfer import freeze, precompute_features, replace_head
 
-#: Layer class names -> classes, for rebuilding saved models.
-LAYERS = {cls.__name__: cls for cls in (
+#: Class names -> classes, for rebuilding saved models: strata's layers and models, and the
+#: classes registered with @strata.nn.register (the same dict as registry.REGISTRY).
+LAYERS = REGISTRY
+LAYERS.update({cls.__name__: cls for cls in (
     Sequential, Dense, Activation, Flatten, Dropout, BatchNorm, Conv2D, MaxPool2D, AvgPool2D,
     ZeroPadding2D, GlobalAveragePooling2D, Add, Concatenate, Residual, Parallel, SimpleRNN, GRU,
-    LSTM, Bidirectional, TimeDistributed, Embedding, OneHot)}
+    LSTM, Bidirectional, TimeDistributed, Embedding, OneHot)})
 
 __all__ = [
     "Module", "Model", "Sequential", "Callback", "History", "CostPrinter", "EarlyStopping",
+    "TrainingInterrupted", "save_checkpoint", "load_checkpoint", "register",
     "ModelCheckpoint", "CSVLogger", "LearningRateScheduler",
     "Dense", "Activation", "Flatten", "Dropout", "BatchNorm",
     "Conv2D", "MaxPool2D", "AvgPool2D", "ZeroPadding2D", "GlobalAveragePooling2D",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -27,7 +28,15 @@ class Callback:
         """After each epoch; ``logs`` holds loss, metrics and their val_ versions."""
 
     def on_train_end(self, logs: dict) -> None:
-        """After the last epoch (or an early stop)."""
+        """After the last epoch, an early stop, an error or an interruption."""
+
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps of this callback to continue exactly (numbers, strings,
+        lists, dicts and arrays); stateless callbacks keep nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()``'s output (called after ``on_train_begin`` on resume)."""
 
 
 class History(Callback):
@@ -46,6 +55,13 @@ class History(Callback):
 
     def __getitem__(self, key):
         return self.history[key]
+
+    def state_dict(self):
+        return {"history": self.history, "costs": self.costs}
+
+    def load_state_dict(self, state):
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self.costs = list(state["costs"])
 
 
 class CostPrinter(Callback):
@@ -106,6 +122,14 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
 
+    def state_dict(self):
+        return {"best": self.best, "wait": self.wait, "best_state": self.best_state,
+                "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state):
+        self.best, self.wait = float(state["best"]), int(state["wait"])
+        self.best_state, self.stopped_epoch = state["best_state"], state["stopped_epoch"]
+
 
 class ModelCheckpoint(Callback):
     """Save the model (strata.save_model) after each epoch, or only when ``monitor`` improves."""
@@ -128,26 +152,39 @@ class ModelCheckpoint(Callback):
             self.best = value
         save_model(self.model, self.path)
 
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = float(state["best"])
+
 
 class CSVLogger(Callback):
-    """Write one row per epoch (epoch, loss, metrics, val_...) to a CSV file."""
+    """One row per epoch (epoch, loss, metrics, val_...) in a CSV file, rewritten atomically
+    after every epoch: readable at any moment, and a resumed run continues the same rows."""
 
     def __init__(self, path):
         self.path = Path(path)
 
     def on_train_begin(self, logs):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file, self.writer = self.path.open("w", newline=""), None
+        self.rows = []
 
     def on_epoch_end(self, epoch, logs):
-        if self.writer is None:
-            self.writer = csv.DictWriter(self.file, fieldnames=["epoch", *logs])
-            self.writer.writeheader()
-        self.writer.writerow({"epoch": epoch, **logs})
-        self.file.flush()
+        from strata.files import write_text_atomic
 
-    def on_train_end(self, logs):
-        self.file.close()
+        self.rows.append({"epoch": epoch, **logs})
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(
+            k for row in self.rows for k in row)))
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.path, out.getvalue())
+
+    def state_dict(self):
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state):
+        self.rows = [dict(row) for row in state["rows"]]
 
 
 class LearningRateScheduler(Callback):

@@ -42,6 +42,11 @@ class RandomNormal:
     def __call__(self, shape) -> np.ndarray:
         return _normal(shape, self.scale)
 
+    @property
+    def name(self) -> str:
+        """How a saved config names it: "random:<scale>" (get_initializer reads it back)."""
+        return f"random:{self.scale!r}"
+
 
 def xavier(shape) -> np.ndarray:
     """randn * sqrt(1 / n_prev): Xavier initialization, as the course writes it (for tanh)."""
@@ -76,5 +81,12 @@ INITIALIZERS = {"zeros": zeros, "random": RandomNormal(), "xavier": xavier, "glo
 
 def get_initializer(init):
     """An initializer from its name ("zeros", "random", "xavier", "glorot", "bengio", "he",
-    "orthogonal") or a callable ``shape -> array``, returned as is."""
+    "orthogonal", or "random:0.5" for RandomNormal(0.5)) or a callable ``shape -> array``,
+    returned as is."""
+    if isinstance(init, str) and init.lower().startswith("random:"):
+        try:
+            return RandomNormal(float(init.split(":", 1)[1]))
+        except ValueError:
+            raise ValueError(f"unknown initializer {init!r}: expected random:<scale> with a "
+                             f"scale > 0, such as random:0.01") from None
     return lookup(INITIALIZERS, init, "initializer")

@@ -6,7 +6,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from strata import autograd
 from strata.tensor import Tensor
+
+#: While Model.summary traces a forward pass: the (module, output) of every call, in order.
+_trace: list | None = None
 
 
 class Module:
@@ -22,7 +26,21 @@ class Module:
     state_names: tuple = ()
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if autograd._anomaly is None:
+            if _trace is None:
+                return self.forward(*args, **kwargs)
+            out = self.forward(*args, **kwargs)  # Model.summary is tracing the calls
+            _trace.append((self, out))
+            return out
+        autograd._anomaly.append(autograd._names.get(id(self), f"layer {type(self).__name__}"))
+        try:  # detect_anomaly: checks the output, and its errors name this layer
+            out = self.forward(*args, **kwargs)
+            if isinstance(out, Tensor) and not autograd._finite(out.data):
+                raise FloatingPointError(f"detect_anomaly: {autograd._anomaly[-1]} output NaN "
+                                         f"or inf")
+            return out
+        finally:
+            autograd._anomaly.pop()
 
     def forward(self, *args, **kwargs):
         """Compute the module's output; subclasses define it."""
@@ -55,6 +73,16 @@ class Module:
             for item in items:
                 if isinstance(item, Module):
                     yield from item.modules()
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(path, module) for this module ("" for itself) and every sub-module, depth first."""
+        yield prefix, self
+        for name, value in vars(self).items():
+            items = ([(f"{name}.{i}", v) for i, v in enumerate(value)]
+                     if isinstance(value, (list, tuple)) else [(name, value)])
+            for sub, item in items:
+                if isinstance(item, Module):
+                    yield from item.named_modules(f"{prefix}{sub}.")
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (dropout on, batch statistics in batch norm), for this and sub-modules."""
@@ -105,8 +133,9 @@ class Module:
             tensor.data = value.astype(tensor.dtype, copy=True)
 
     def get_config(self) -> dict:
-        """The constructor arguments that rebuild this module (saved as JSON by strata.save)."""
-        return dict(getattr(self, "config", {}))
+        """The constructor arguments that rebuild this module (saved as JSON by strata.save):
+        a layer's ``config``, or the arguments @strata.nn.register recorded."""
+        return dict(getattr(self, "config", None) or getattr(self, "_init_args", {}))
 
     @classmethod
     def from_config(cls, config: dict) -> Module:

@@ -40,7 +40,9 @@ def run_lm_train(args) -> int:
                       seq_length=args.seq_length, seed=args.seed)
     named = config.dataset in ("dinos", "shakespeare")
     out = args.out or f"runs/lm-{config.dataset if named else 'text'}"
-    metrics = train(config, out, verbose=0 if args.quiet else 1)
+    # The default folder is replaced by each new run; an explicit --out only with --overwrite.
+    metrics = train(config, out, verbose=0 if args.quiet else 1,
+                    overwrite=args.overwrite or not args.out)
     dev = metrics["dev_loss"]
     print(f"loss {metrics['unit']}: {metrics['train_loss_before']:.3f} before training, "
           f"{metrics['train_loss_after']:.3f} after" + ("" if dev is None else
@@ -121,6 +123,9 @@ def _add_train(lm_sub) -> None:
     train.add_argument("--seq-length", type=_positive(int), default=64,
                        help="window length T_x of --mode stream")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", help="run folder (default runs/lm-DATASET)")
+    train.add_argument("--out", help="run folder (default runs/lm-DATASET, replaced by each "
+                       "run)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the finished run in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_lm_train)

@@ -4,6 +4,7 @@ train, and write a run folder (model, vocabulary, config, loss curve, samples, r
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -94,9 +95,18 @@ def pairs(config: LMConfig, vocab: Vocabulary, texts):
     return [all_pairs[i] for i in order[n_dev:]], [all_pairs[i] for i in order[:n_dev]]
 
 
-def train(config: LMConfig, out_dir, verbose: int = 1) -> dict:
-    """Train as ``config`` says and write the run folder; returns the metrics."""
-    out = Path(out_dir)
+def train(config: LMConfig, out_dir, verbose: int = 1, overwrite: bool = False) -> dict:
+    """Train as ``config`` says and publish the run folder ``out_dir`` (built in a locked
+    partial folder beside it, see strata.runfolder); returns the metrics."""
+    from strata.runfolder import RunFolder
+
+    with RunFolder(out_dir, overwrite=overwrite, purpose="strata lm train") as run:
+        metrics = _train_into(run.path, config, verbose)
+        run.publish()
+    return metrics
+
+
+def _train_into(out: Path, config: LMConfig, verbose: int) -> dict:
     texts = corpus(config)
     vocab = Vocabulary.build(texts, level=config.level, lower=config.lower)
     train_pairs, dev_pairs = pairs(config, vocab, texts)
@@ -144,10 +154,9 @@ def _write(out: Path, config, model, vocab, losses, metrics) -> None:
     vocab.save(out / "vocab.json")
     write_text_atomic(out / "config.json", json.dumps(asdict(config), indent=2) + "\n")
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    with (out / "loss.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["step", "loss"])
-        writer.writerows(enumerate(losses))
+    table = io.StringIO()
+    csv.writer(table).writerows([("step", "loss"), *enumerate(losses)])
+    write_text_atomic(out / "loss.csv", table.getvalue())
     plot_costs(losses, out / "loss.png", per="step", learning_rate=config.lr)
     strata.seed(config.seed)
     samples = sample(model, vocab, n=10, max_length=200 if config.mode == "stream" else 50)

@@ -2,30 +2,47 @@
 accuracy, change the learning rate (or beta, l2...) and carry on from where the model is.
 
 Each session is one trial of an Optuna study in the folder's SQLite database (or the storage
-given), with the dev accuracy of every epoch as its intermediate values. The weights and the
-optimizer's state are saved after every epoch, so a session that is killed resumes from its
-last finished epoch; the architecture (layers, units, dataset) stays fixed for the model's life.
+given), with the dev accuracy of every epoch as its intermediate values. After every epoch one
+checkpoint file (strata.nn.save_checkpoint: weights, optimizer state, random state, and panda's
+hyperparameters and history) is replaced atomically, so a session that is killed resumes from its
+last finished epoch with all of them consistent; the architecture (layers, units, dataset) stays
+fixed for the model's life. A session holds the folder's lock: a second one stops at once.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 import strata
 from strata import nn
-from strata.tune.objective import _splits, mlp_config
+from strata.nn.checkpoint import rng_state, set_rng_state
+from strata.tune.objective import MLP_HYPERPARAMETERS, _splits, mlp_config
 
 FIXED_FOR_LIFE = ("dataset", "layers", "units", "hidden", "keep_prob", "seed")
 OPTIMIZER_KEYS = ("lr", "beta", "beta1", "beta2", "epsilon")
 
 
+def check_params(params: dict) -> None:
+    """Refuse hyperparameters panda does not know (listing those it does) and values the run
+    settings refuse (a keep_prob of 1.5, a negative lr...), before anything is done."""
+    unknown = sorted(set(params) - set(MLP_HYPERPARAMETERS), key=str)
+    if unknown:
+        raise ValueError(f"panda: unknown hyperparameter {unknown[0]!r}; expected among "
+                         f"{', '.join(MLP_HYPERPARAMETERS)}")
+    try:
+        mlp_config(params)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"panda: {e}") from None
+
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
 class _Checkpoint(nn.Callback):
-    """After each epoch: report to the trial, save weights, optimizer state and progress."""
+    """After each epoch: report to the trial, save the model and panda's state in one file."""
 
     def __init__(self, panda, trial, first_epoch: int):
         self.panda, self.trial, self.first = panda, trial, first_epoch
@@ -40,6 +57,7 @@ class Panda:
     """One model babysat across sessions in ``folder``; ``train(epochs, **changes)``."""
 
     def __init__(self, folder, params: dict | None = None, storage: str | None = None):
+        check_params(params or {})
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         url = storage or f"sqlite:///{(self.folder / 'study.db').resolve()}"
@@ -48,39 +66,41 @@ class Panda:
                                          load_if_exists=True)
         for t in self.study.get_trials(states=(TrialState.RUNNING,)):  # a killed session
             self.study.tell(t.number, state=TrialState.FAIL)
-        state = self._state()
+        saved = self._saved()
+        state = saved["progress"]["panda"] if saved else {}
         self.params = {**state.get("params", {}), **(params or {})}
         self.epoch = state.get("epoch", 0)
+        self._history = [tuple(row) for row in state.get("history", [])]
 
-    def _state(self) -> dict:
-        path = self.folder / "panda.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+    def _saved(self) -> dict | None:
+        path = self.folder / CHECKPOINT
+        if not path.is_file():
+            return None
+        saved = nn.load_checkpoint(path)
+        if not isinstance(saved["progress"].get("panda"), dict):
+            raise ValueError(f"panda: {path} is a checkpoint, but not of a panda session")
+        return saved
 
     def _save(self, model, epoch: int, dev_accuracy: float) -> None:
-        from strata.io import write_text_atomic
-
-        strata.save_model(model, self.folder / "model.safetensors")
-        arrays = {k: np.asarray(v) for k, v in model.optimizer.state_dict().items()}
-        np.savez(self.folder / "optimizer.tmp.npz", **arrays)
-        (self.folder / "optimizer.tmp.npz").replace(self.folder / "optimizer.npz")
         self.epoch = epoch
-        history = self._state().get("history", []) + [[epoch, float(dev_accuracy)]]
-        write_text_atomic(self.folder / "panda.json", json.dumps(
-            {"params": self.params, "epoch": epoch, "history": history,
-             "optimizer": mlp_config(self.params).optimizer}, indent=1) + "\n")
+        self._history.append((epoch, float(dev_accuracy)))
+        nn.save_checkpoint(self.folder / CHECKPOINT, model, {"rng": rng_state(), "panda": {
+            "params": self.params, "epoch": epoch, "history": self._history,
+            "optimizer": mlp_config(self.params).optimizer}})
 
-    def _model(self, n_classes, input_shape):
+    def _model(self, n_classes, input_shape, saved):
         from strata import runs
 
         config = mlp_config(self.params)
-        if (self.folder / "model.safetensors").is_file():
-            return strata.load_model(self.folder / "model.safetensors"), config
         strata.seed(config.seed)
         model = runs.build_model(config, n_classes, input_shape)
         model.build(input_shape)  # the optimizer needs the weights now, to take saved state
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            set_rng_state(saved["progress"]["rng"])
         return model, config
 
-    def _compile(self, model, config, n_classes) -> None:
+    def _compile(self, model, config, n_classes, saved) -> None:
         from strata import runs
         from strata.optim import OPTIMIZERS
 
@@ -89,36 +109,39 @@ class Panda:
         model.compile(optimizer=config.optimizer, lr=config.lr, metrics=["accuracy"],
                       loss=runs._loss_name(n_classes), l2=config.l2, **extra)
         model._bind_optimizer()
-        saved = self.folder / "optimizer.npz"
-        if saved.is_file() and self._state().get("optimizer") in (None, config.optimizer):
-            with np.load(saved) as f:
-                state = {k: (f[k].item() if f[k].ndim == 0 else f[k]) for k in f.files}
+        if saved is not None and saved["progress"]["panda"]["optimizer"] == config.optimizer:
+            state = dict(saved["optimizer"])
             state.update({k: getattr(model.optimizer, k) for k in own})  # the new values
             model.optimizer.load_state_dict(state)
 
     def train(self, epochs: int, **changes) -> float:
         """Train ``epochs`` more epochs with the hyperparameters changed as given (the
-        architecture cannot change); returns the dev accuracy."""
+        architecture cannot change); returns the dev accuracy. Holds the folder's lock."""
+        from strata.files import FolderLock
+
         fixed = [k for k in changes if k in FIXED_FOR_LIFE and self.epoch > 0
                  and changes[k] != self.params.get(k)]
         if fixed:
             raise ValueError(f"panda: {fixed} cannot change on a trained model; only "
                              f"{', '.join(OPTIMIZER_KEYS)}, optimizer, batch_size, epochs, l2")
-        self.params.update(changes)
-        config = mlp_config(self.params)
-        train_set, dev_set, _, n_classes = _splits(config.dataset, config.seed)
-        model, config = self._model(n_classes, train_set[0].shape[1:])
-        self._compile(model, config, n_classes)
-        trial = self.study.ask()
-        trial.set_user_attr("params", self.params)
-        trial.set_user_attr("first_epoch", self.epoch)
-        history = model.fit(*train_set, epochs=epochs, batch_size=config.batch_size,
-                            validation_data=dev_set, verbose=0,
-                            callbacks=[_Checkpoint(self, trial, self.epoch)])
-        value = float(history["val_accuracy"][-1])
-        self.study.tell(trial, value)
+        check_params({**self.params, **changes})
+        with FolderLock(self.folder, purpose="strata babysit"):
+            saved = self._saved()  # what the last session left, read under the lock
+            self.params.update(changes)
+            config = mlp_config(self.params)
+            train_set, dev_set, _, n_classes = _splits(config.dataset, config.seed)
+            model, config = self._model(n_classes, train_set[0].shape[1:], saved)
+            self._compile(model, config, n_classes, saved)
+            trial = self.study.ask()
+            trial.set_user_attr("params", self.params)
+            trial.set_user_attr("first_epoch", self.epoch)
+            history = model.fit(*train_set, epochs=epochs, batch_size=config.batch_size,
+                                validation_data=dev_set, verbose=0,
+                                callbacks=[_Checkpoint(self, trial, self.epoch)])
+            value = float(history["val_accuracy"][-1])
+            self.study.tell(trial, value)
         return value
 
     def history(self) -> list:
         """[(epoch, dev accuracy)] over every session so far."""
-        return [tuple(row) for row in self._state().get("history", [])]
+        return list(self._history)
