@@ -55,8 +55,18 @@ class _Interrupts:
 
 
 def _finite(grads) -> bool:
-    # min and max propagate NaN and reach +-inf: two reductions, no temporary array.
-    return all(g is None or (np.isfinite(g.min()) and np.isfinite(g.max())) for g in grads)
+    """True when no gradient holds NaN or inf. One BLAS dot product per gradient (NaN and inf
+    propagate through it); only when it overflows are min and max asked, which cannot."""
+    for g in grads:
+        if g is None:
+            continue
+        flat = g.reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            square = np.dot(flat, flat)
+        if not np.isfinite(square) and not (
+                np.isfinite(g.min()) and np.isfinite(g.max())):
+            return False
+    return True
 
 
 class FitLoop:
