@@ -22,7 +22,6 @@ import math
 import os
 import sys
 import tarfile
-import tempfile
 import urllib.parse
 import urllib.request
 import zlib
@@ -172,26 +171,28 @@ def fetch(relative_path: str) -> Path:
 
 
 def _download(url: str, path: Path, sha256: str | None, size: int, folder=None) -> None:
-    """Download ``url`` to a temporary file beside ``path``, verify it, rename it into place."""
+    """Download ``url`` through strata's atomic write (nothing left behind if interrupted),
+    verify it, and only then let it replace ``path``."""
+    from strata.files import atomic_write
+
     print(f"Downloading {url} -> {path}", file=sys.stderr)
     hint = (f"download it by hand and place it at {path}, or set STRATA_DATA to a folder that "
             f"holds {path.parent.name}/{path.name}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as e:
-        raise DownloadError(f"fetch: cannot write into {path.parent} ({e}); {hint}") from e
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+
+    def fetch(tmp: str) -> None:
+        with open(tmp, "wb") as out:
             if folder is None:
                 _stream(url, out, size, hint)
             else:
                 _folder_archive(folder, out, hint)
-        _verify(tmp, sha256, size, f"checksum mismatch for {path.name} downloaded from {url}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        _verify(Path(tmp), sha256, size, f"checksum mismatch for {path.name} downloaded from "
+                                         f"{url}")
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DownloadError(f"fetch: cannot write into {path.parent} ({e}); {hint}") from e
+    atomic_write(path, fetch)
 
 
 @contextlib.contextmanager
