@@ -1,5 +1,5 @@
 """Registry cases of the shape ops: reshape, transpose, permute, broadcast_to, expand_dims,
-squeeze, getitem, concatenate, stack and pad."""
+squeeze, getitem, concatenate, stack, pad and space_to_depth."""
 
 from __future__ import annotations
 
@@ -147,7 +147,36 @@ def _joining_cases() -> list[Case]:
     ]
 
 
+def _torch_space_to_depth(block, order="tensorflow"):
+    """strata's NHWC space_to_depth through torch's pixel_unshuffle (NCHW, channels ordered
+    (c, dy, dx)), its channels regrouped to (dy, dx, c); "darknet" reads the NCHW buffers
+    before and after as pjreddie's reorg_cpu does (see strata/ops/space.py)."""
+    def fn(t):
+        m, h, w, c = t.shape
+        b, b2 = block, block * block
+        if order == "darknet":
+            t = t.permute(0, 3, 1, 2).reshape(m, c // b2, h * b, w * b).permute(0, 2, 3, 1)
+            h, w, c = h * b, w * b, c // b2
+        out = torch.nn.functional.pixel_unshuffle(t.permute(0, 3, 1, 2), b)
+        out = out.reshape(m, c, b2, h // b, w // b).transpose(1, 2).reshape(m, b2 * c, h // b,
+                                                                             w // b)
+        if order == "darknet":
+            out = out.reshape(m, c * b2 * b2, h // b2, w // b2)
+        return out.permute(0, 2, 3, 1)
+    return fn
+
+
+def _space_cases() -> list[Case]:
+    def case(name, shape, block, order="tensorflow"):
+        return _one("space_to_depth", name, shape,
+                    lambda a: strata.space_to_depth(a, block, order),
+                    _torch_space_to_depth(block, order))
+    return [case("block_2", (2, 4, 6, 3), 2), case("block_3", (1, 6, 3, 2), 3),
+            case("block_1", (2, 3, 2, 2), 1), case("darknet_block_2", (2, 4, 6, 8), 2),
+            case("darknet_block_3", (1, 3, 6, 9), 3)]
+
+
 def shape_cases() -> list[Case]:
     """All cases of this module."""
     return (_reshape_and_transpose_cases() + _broadcast_and_dims_cases() + _getitem_cases()
-            + _joining_cases())
+            + _joining_cases() + _space_cases())

@@ -1,6 +1,7 @@
 """Ready-made models. course: the networks of courses 1 and 2. The classic and modern
-convolutional networks of course 4 week 2 (lenet, alexnet, vgg, resnet, inception), and the
-arithmetic of convolutions (output shapes, parameter and multiplication counts)."""
+convolutional networks of course 4 week 2 (lenet, alexnet, vgg, resnet, inception), the
+arithmetic of convolutions (output shapes, parameter and multiplication counts), and course 4
+week 3's YOLOv2 with a reader and writer of Darknet's .weights files."""
 
 from strata.models.alexnet import alexnet
 from strata.models.arithmetic import (
@@ -13,6 +14,7 @@ from strata.models.arithmetic import (
     count_parameters,
 )
 from strata.models.course import deep_network, logistic_regression, shallow_network
+from strata.models.darknet import load_darknet_weights, write_darknet_weights
 from strata.models.inception import (
     GoogLeNet,
     googlenet,
@@ -29,6 +31,7 @@ from strata.models.resnet import (
 )
 from strata.models.signs import signs_convnet, small_convnet
 from strata.models.vgg import vgg16
+from strata.models.yolo import yolov2
 
 __all__ = [
     "logistic_regression", "shallow_network", "deep_network",
@@ -37,4 +40,5 @@ __all__ = [
     "inception_module", "naive_inception_module", "GoogLeNet", "googlenet",
     "conv_output_shape", "conv_parameters", "conv_multiplications", "bottleneck_cost",
     "BottleneckCost", "count_parameters", "ParameterCount",
+    "yolov2", "load_darknet_weights", "write_darknet_weights",
 ]

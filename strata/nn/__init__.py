@@ -28,6 +28,7 @@ from strata.nn.layers import (
     Dense,
     Dropout,
     Flatten,
+    LeakyReLU,
     get_activation,
 )
 from strata.nn.module import Module
@@ -35,6 +36,7 @@ from strata.nn.recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from strata.nn.registry import REGISTRY, register
 from strata.nn.sequence import Embedding, OneHot, TimeDistributed
 from strata.nn.sequential import Sequential
+from strata.nn.space import SpaceToDepth
 from strata.nn.training import Model
 from strata.nn.transfer import freeze, precompute_features, replace_head
 
@@ -44,7 +46,7 @@ LAYERS = REGISTRY
 LAYERS.update({cls.__name__: cls for cls in (
     Sequential, Dense, Activation, Flatten, Dropout, BatchNorm, Conv2D, MaxPool2D, AvgPool2D,
     ZeroPadding2D, GlobalAveragePooling2D, Add, Concatenate, Residual, Parallel, SimpleRNN, GRU,
-    LSTM, Bidirectional, TimeDistributed, Embedding, OneHot)})
+    LSTM, Bidirectional, TimeDistributed, Embedding, OneHot, LeakyReLU, SpaceToDepth)})
 
 __all__ = [
     "Module", "Model", "Sequential", "Callback", "History", "CostPrinter", "EarlyStopping",
@@ -55,7 +57,7 @@ __all__ = [
     "Add", "Concatenate", "Residual", "Parallel",
     "freeze", "replace_head", "precompute_features",
     "SimpleRNN", "GRU", "LSTM", "Bidirectional", "TimeDistributed", "Embedding",
-    "OneHot",
+    "OneHot", "LeakyReLU", "SpaceToDepth",
     "get_activation", "get_initializer", "zeros", "RandomNormal", "xavier", "glorot", "he",
     "orthogonal",
 ]

@@ -55,6 +55,24 @@ class Activation(Module):
         return repr(self.name)
 
 
+class LeakyReLU(Activation):
+    """Leaky ReLU with slope ``alpha`` for z < 0: ``LeakyReLU(0.1)`` is Darknet's (YOLO's)
+    "leaky" activation; the default 0.01 is the course's, as ``Activation("leaky_relu")``
+    (Keras's LeakyReLU defaults to 0.3)."""
+
+    def __init__(self, alpha: float = 0.01):
+        if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0 <= alpha < 1):
+            raise ValueError(f"LeakyReLU: expected 0 <= alpha < 1, got {alpha!r}")
+        self.alpha, self.name = float(alpha), "leaky_relu"
+        self.config = {"alpha": self.alpha}
+
+    def fn(self, x):
+        return ops.leaky_relu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
 class Dense(Module):
     """Fully connected layer: Z = A_prev W + b, then the activation (A = g(Z)).
 

@@ -35,6 +35,7 @@ from strata.ops.shape import (
     stack,
     transpose,
 )
+from strata.ops.space import space_to_depth
 
 __all__ = [
     # elementwise
@@ -54,5 +55,5 @@ __all__ = [
     "sum", "mean", "max", "min", "var",
     # shape
     "reshape", "transpose", "permute", "broadcast_to", "expand_dims", "squeeze", "getitem",
-    "concatenate", "stack", "pad",
+    "concatenate", "stack", "pad", "space_to_depth",
 ]
