@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import strata
-from strata import nn
+from strata import nn, vision
 from strata.models.inception import googlenet
 from strata.nn.module import Module
 
@@ -48,6 +48,9 @@ CASES = {
                     ((5,),), _ids(2, 5))],
     # Registered in nn.LAYERS by strata.models; its build takes the image shape (or None).
     "GoogLeNet": [(lambda: googlenet((64, 64, 3), classes=3, aux=False), (), _x(2, 64, 64, 3))],
+    # Registered by strata.vision: Dense heads for localization and landmarks.
+    "LocalizationHead": [(lambda: vision.LocalizationHead(3), (5,), _x(4, 5))],
+    "LandmarkHead": [(lambda: vision.LandmarkHead(2), (5,), _x(4, 5))],
 }
 PARAMS = [pytest.param(name, i, id=f"{name}-{i}") for name in CASES
           for i in range(len(CASES[name]))]
