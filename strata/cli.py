@@ -254,8 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2)
     demo.set_defaults(handler=run_demo)
     from strata.text.cli import add_lm_parser
+    from strata.vision.cli import add_detect_parser
 
     add_lm_parser(sub)
+    add_detect_parser(sub)
     return parser
 
 
@@ -268,7 +270,8 @@ def main(argv=None) -> int:
     from strata.files import FolderBusy
 
     args = parser.parse_args(argv)
-    command = args.command + (f" {args.lm_command}" if args.command == "lm" else "")
+    sub_command = getattr(args, f"{args.command}_command", None)  # lm train, detect predict...
+    command = args.command + (f" {sub_command}" if sub_command else "")
     try:
         return args.handler(args)
     except KeyboardInterrupt as e:
@@ -278,8 +281,8 @@ def main(argv=None) -> int:
             run = e.checkpoint.parent
             target = run.with_name(run.name.removeprefix(".").removesuffix(".partial"))
             print(f"\nstrata {command}: interrupted at epoch {e.epoch}, batch {e.batch}; the "
-                  f"checkpoint is in {run}/. Continue with:\n  strata train --resume {target}",
-                  file=sys.stderr)
+                  f"checkpoint is in {run}/. Continue with:\n  strata {command} --resume "
+                  f"{target}", file=sys.stderr)
         else:
             print(f"\nstrata {command}: interrupted", file=sys.stderr)
         return 130

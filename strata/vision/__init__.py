@@ -18,6 +18,9 @@ from strata.vision.boxes import (
     iou,
     scale_boxes,
 )
+from strata.vision.datasets import digit_canvases, shapes_dataset
+from strata.vision.detector import detect, detector_network, train_detector
+from strata.vision.draw import detection_grid, draw_detections
 from strata.vision.evaluation import (
     DetectionReport,
     average_precision,
@@ -66,4 +69,6 @@ __all__ = [
     "read_anchors", "read_class_names", "kmeans_anchors", "YoloLoss", "yolo_loss",
     "propose_regions", "classify_proposals", "rcnn_detect", "proposal_recall",
     "evaluate_detections", "DetectionReport", "average_precision", "plot_pr_curves",
+    "digit_canvases", "shapes_dataset", "draw_detections", "detection_grid",
+    "detector_network", "train_detector", "detect",
 ]
