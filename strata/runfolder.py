@@ -10,6 +10,7 @@ and ``runs/latest`` is a link moved atomically to the newest.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -117,3 +118,36 @@ def point_latest(run: Path) -> Path:
     os.replace(tmp, link)
     fsync_folder(run.parent)
     return link
+
+
+def read_settings(folder, cls, kind: str, command: str, foreign=None):
+    """The dataclass ``cls`` rebuilt from ``folder``/config.json, every problem an error that
+    names the file: a folder that is no run of this ``kind`` (or whose run was interrupted:
+    continue it with ``command --resume``), bad JSON, unknown settings, invalid values.
+    ``foreign(raw)`` may name another kind of run the settings belong to (its message is
+    raised)."""
+    folder = Path(folder)
+    path = folder / MARKER
+    if not path.is_file():
+        if (partial_path(folder) / MARKER).is_file():
+            raise FileNotFoundError(f"{folder} has not finished: its run was interrupted; "
+                                    f"continue it with {command} --resume {folder}")
+        raise FileNotFoundError(f"{folder} is not a {kind} run folder (no config.json)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); expected the settings {command} "
+                         f"writes") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a JSON object of run settings, got "
+                         f"{type(raw).__name__}")
+    if foreign is not None and (other := foreign(raw)):
+        raise ValueError(other)
+    own = list(cls.__dataclass_fields__)
+    if unknown := sorted(raw.keys() - set(own)):
+        raise ValueError(f"{path}: unknown settings {unknown}; a {command} run has "
+                         f"{', '.join(own)}")
+    try:
+        return cls(**raw)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None

@@ -276,45 +276,29 @@ def diagnosis(results: dict, human_error=None):
 
 
 def read_config(folder) -> RunConfig:
-    """The RunConfig in ``folder``/config.json, every problem named with the file: bad JSON,
-    a language-model run's settings, unknown settings, invalid values."""
+    """The RunConfig in ``folder``/config.json, every problem named with the file: no (or an
+    unfinished) run, bad JSON, a language-model run's settings, unknown settings, invalid
+    values (strata.runfolder.read_settings)."""
     from dataclasses import fields
 
+    from strata.runfolder import read_settings
     from strata.text.runs import LMConfig
 
     folder = Path(folder)
-    path, own = folder / "config.json", [f.name for f in fields(RunConfig)]
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); expected the settings strata train "
-                         f"writes") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a JSON object of run settings, got "
-                         f"{type(raw).__name__}")
-    lm_only = raw.keys() & ({f.name for f in fields(LMConfig)} - set(own))
-    if lm_only or (folder / "vocab.json").is_file():
-        raise ValueError(f"{folder} is a language-model run folder (strata lm train: vocab.json, "
-                         f"settings {sorted(lm_only) or 'of LMConfig'}), not a strata train run; "
-                         f"use strata lm sample or strata lm score on it")
-    if unknown := sorted(raw.keys() - set(own)):
-        raise ValueError(f"{path}: unknown settings {unknown}; a strata train run has "
-                         f"{', '.join(own)}")
-    try:
-        return RunConfig(**raw)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+
+    def language_model(raw: dict) -> str | None:
+        lm_only = raw.keys() & ({f.name for f in fields(LMConfig)} - {
+            f.name for f in fields(RunConfig)})
+        if lm_only or (folder / "vocab.json").is_file():
+            return (f"{folder} is a language-model run folder (strata lm train: vocab.json, "
+                    f"settings {sorted(lm_only) or 'of LMConfig'}), not a strata train run; "
+                    f"use strata lm sample or strata lm score on it")
+        return None
+
+    return read_settings(folder, RunConfig, "strata", "strata train", language_model)
 
 
 def load_run(run_dir):
     """(config, model) of a finished run folder."""
-    from strata.runfolder import partial_path
-
     run = Path(run_dir)
-    if not (run / "config.json").is_file():
-        if (partial_path(run) / "config.json").is_file():
-            raise FileNotFoundError(f"{run} has not finished: its run was interrupted; continue "
-                                    f"it with strata train --resume {run}")
-        raise FileNotFoundError(f"{run} is not a strata run folder (no config.json)")
-    config = read_config(run)
-    return config, strata.load_model(run / "model.safetensors")
+    return read_config(run), strata.load_model(run / "model.safetensors")

@@ -175,12 +175,11 @@ class Model(Module):
         (``penalties``: ``_regularized_weights()``, computed once per epoch by fit)."""
         cost = (self.loss(out, y) if sample_weight is None else
                 self.loss(out, y, sample_weight=sample_weight))
-        return cost + self._penalty(len(y), penalties) if self._has_penalty(penalties) else cost
-
-    def _has_penalty(self, penalties) -> bool:
-        return bool(self._regularized_weights() if penalties is None else penalties)
+        penalty = self._penalty(len(y), penalties)
+        return cost if penalty is None else cost + penalty
 
     def _penalty(self, m: int, penalties=None):
+        """The L2/L1 terms for m examples as one Tensor, or None without regularization."""
         from strata.losses import l1_penalty, l2_penalty
 
         total = None
@@ -266,9 +265,10 @@ class Model(Module):
             total += float(self.loss(out, yb).item()) * len(yb)
             outputs.append(out.data)
         loss = total / len(Y)
-        if self._has_penalty(None):
-            with no_grad():
-                loss += float(self._penalty(len(Y)).item())
+        with no_grad():
+            penalty = self._penalty(len(Y))
+        if penalty is not None:
+            loss += float(penalty.item())
         results = {"loss": loss}
         results.update(self._metric_values(Y, np.concatenate(outputs)))
         return results

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -162,34 +162,17 @@ def _report(config, model, report, metrics, anchors) -> str:
 
 def read_config(folder) -> DetectConfig:
     """The DetectConfig in ``folder``/config.json, problems named with the file."""
-    path = Path(folder) / "config.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: expected the JSON settings strata detect train writes "
-                         f"({e})") from None
-    own = [f.name for f in fields(DetectConfig)]
-    if not isinstance(raw, dict) or raw.keys() - set(own):
-        raise ValueError(f"{path}: expected a strata detect run's settings ({', '.join(own)}),"
-                         f" received {sorted(raw) if isinstance(raw, dict) else type(raw)}")
-    try:
-        return DetectConfig(**raw)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: {e}") from None
+    from strata.runfolder import read_settings
+
+    return read_settings(folder, DetectConfig, "strata detect", "strata detect train")
 
 
 def load_run(run_dir):
     """(config, model) of a finished detection run folder."""
     import strata
-    from strata.runfolder import partial_path
     from strata.vision import detector  # noqa: F401 -- registers YoloOutput for load_model
 
     run = Path(run_dir)
-    if not (run / "config.json").is_file():
-        if (partial_path(run) / "config.json").is_file():
-            raise FileNotFoundError(f"{run} has not finished: continue it with strata detect "
-                                    f"train --resume {run}")
-        raise FileNotFoundError(f"{run} is not a strata detect run folder (no config.json)")
     return read_config(run), strata.load_model(run / "model.safetensors", compile=False)
 
 
