@@ -89,6 +89,11 @@ def _windows(xp, fh, fw, s, out_hw):
     return windows[:, :(n_h - 1) * s + 1:s, :(n_w - 1) * s + 1:s].transpose(0, 1, 2, 4, 5, 3)
 
 
+#: Patch widths f*f*n_C_prev below this multiply on one BLAS thread when the batch is not split
+#: (parallel.MIN_FLOPS): such thin GEMMs gain nothing from BLAS's threads, and waking them
+#: costs the convolutions after them (parallel.serial). E.g. a detector's 4x4 stem on grey
+#: images (k = 16); LeNet-5's second convolution (k = 150) keeps BLAS's threads.
+NARROW = 64
 _BLOCK_BYTES = 2 << 20  # patches per GEMM block: about as many as stay in cache
 
 
@@ -121,6 +126,7 @@ class Conv2D(Function):
         # the patches (the rest).
         self.xp = self.x = self.cols = None
         self.flops = 2 * len(x) * out_hw[0] * out_hw[1] * fh * fw * n_c_prev * n_c  # one GEMM
+        self.narrow = fh * fw * n_c_prev < NARROW
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
             xp = self.xp = _pad(x, pads)
             return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
@@ -146,7 +152,7 @@ class Conv2D(Function):
                 if b is not None:
                     kernels.add_bias(z, b)
 
-        parallel.over_images(work, len(x), self.flops)
+        parallel.over_images(work, len(x), self.flops, self.narrow)
         return out
 
     def backward(self, g):
@@ -171,11 +177,15 @@ class Conv2D(Function):
                 rows = g.shape[1] * g.shape[2]  # patch rows per image
                 dW = parallel.sum_over_images(
                     lambda part: g2[part.start * rows:part.stop * rows].T
-                    @ self.cols[part.start * rows:part.stop * rows], len(g), self.flops)
+                    @ self.cols[part.start * rows:part.stop * rows], len(g), self.flops,
+                    self.narrow)
                 dW = dW.T.reshape(self.W.shape)
         if not need_b:  # called without a bias
             return dx, dW
-        return dx, dW, np.ones(len(g2), g.dtype) @ g2 if need_b[0] else None  # GEMV: fast sum
+        if not need_b[0]:
+            return dx, dW, None
+        with parallel.serial():
+            return dx, dW, np.ones(len(g2), g.dtype) @ g2  # GEMV: a fast column sum
 
     def _transposed(self, out_hw) -> bool:
         """Whether backward goes by the transposed convolution: stride 1, and its patch
@@ -209,7 +219,7 @@ class Conv2D(Function):
                     dW += x[images].reshape(-1, n_c_prev).T @ patches
             return dW
 
-        dW = parallel.sum_over_images(work, len(g), self.flops)
+        dW = parallel.sum_over_images(work, len(g), self.flops, self.narrow)
         if need_W:  # so far dW[c, i', j', o] holds dW[f - 1 - i', f - 1 - j', c, o]
             dW = dW.reshape(n_c_prev, fh, fw, n_c)[:, ::-1, ::-1].transpose(1, 2, 0, 3)
         return dx, dW
@@ -238,7 +248,7 @@ class Conv2D(Function):
                 dcols = g[block].reshape(-1, n_c) @ W_t
                 dxp[block] = kernels.col2im(dcols, dxp[block].shape, fh, fw, self.stride, Ho, Wo)
 
-        parallel.over_images(work, len(dxp), self.flops)
+        parallel.over_images(work, len(dxp), self.flops, self.narrow)
         return _crop(dxp, self.pads)
 
 

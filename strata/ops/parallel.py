@@ -71,12 +71,16 @@ def split(m: int, parts: int) -> list[slice]:
     return [slice(k * m // parts, (k + 1) * m // parts) for k in range(parts)]
 
 
-def over_images(work, m: int, flops: float = float("inf")) -> list:
+def over_images(work, m: int, flops: float = float("inf"), serial_if_small: bool = False) -> list:
     """[work(images) for each part] where the parts are contiguous slices of range(m), one per
-    thread; the calling thread runs the first part. Exceptions propagate to the caller."""
+    thread; the calling thread runs the first part. Exceptions propagate to the caller.
+    Work too small to split runs on one BLAS thread if ``serial_if_small``."""
     n = min(threads(), m) if flops >= MIN_FLOPS else 1
     if n <= 1:
-        return [work(slice(0, m))]
+        if not serial_if_small or flops >= MIN_FLOPS:
+            return [work(slice(0, m))]
+        with serial():
+            return [work(slice(0, m))]
     first, *rest = split(m, n)
     with _blas().limit(limits=1):
         futures = [_pool().submit(work, part) for part in rest]
@@ -89,9 +93,18 @@ def over_images(work, m: int, flops: float = float("inf")) -> list:
         return [head, *(future.result() for future in futures)]
 
 
-def sum_over_images(work, m: int, flops: float = float("inf")):
+def serial():
+    """Context holding BLAS to one thread, for small products: a multi-threaded one wakes
+    OpenBLAS's workers, which then spin for about 2**28 cycles (OpenBLAS's THREAD_TIMEOUT,
+    tens of milliseconds) and take a core from every split that follows. In the digit
+    detector's step (benchmarks/yolo.py) a 33 MFLOP first convolution and a bias gradient did
+    that, and its 3x3 convolutions ran about 2x slower than alone."""
+    return _blas().limit(limits=1)
+
+
+def sum_over_images(work, m: int, flops: float = float("inf"), serial_if_small: bool = False):
     """The sum of ``over_images(work, m)``'s results (None if ``work`` returns None)."""
-    first, *rest = over_images(work, m, flops)
+    first, *rest = over_images(work, m, flops, serial_if_small)
     if first is None:
         return None
     for result in rest:
