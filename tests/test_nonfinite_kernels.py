@@ -11,8 +11,9 @@ from optim_cases import CASES as OPTIMIZER_CASES
 from test_nonfinite import VALUES, _assert_same_pattern
 
 import strata
-from strata.ops import kernels
+from strata.ops import kernels, parallel
 from strata.ops import recurrent_kernels as rk
+from strata.ops.nn import column_moments
 
 
 @numba.njit
@@ -63,16 +64,42 @@ def test_max_pool_kernel_is_np_max_and_routes_to_the_nan(channels, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_and_batch_statistics_kernels_are_numpys(dtype):
     a = np.array([np.nan, np.inf, -np.inf, -1.0, 0.0, 2.0], dtype)
-    np.testing.assert_array_equal(kernels.relu(a), np.maximum(a, 0))
+    out, dx = np.empty_like(a), np.empty_like(a)
+    kernels.relu(a, out, 0, a.size)
+    np.testing.assert_array_equal(out, np.maximum(a, 0))
     # The gradient passes where relu passed its input on: NaN included, as in PyTorch.
-    np.testing.assert_array_equal(kernels.relu_backward(np.ones_like(a), kernels.relu(a)),
-                                  [1, 1, 0, 0, 0, 1])
+    kernels.relu_backward(np.ones_like(a), out, dx, 0, a.size)
+    np.testing.assert_array_equal(dx, [1, 1, 0, 0, 0, 1])
     x = np.random.default_rng(0).standard_normal((5, 5)).astype(dtype)
     x[0, 0], x[2, 1], x[0, 2], x[3, 2], x[1, 3] = np.inf, np.nan, -np.inf, np.inf, -np.inf
     with np.errstate(invalid="ignore"):
-        for got, expected in zip(kernels.column_moments(x), (x.mean(0), x.var(0)), strict=True):
+        for got, expected in zip(column_moments(x), (x.mean(0), x.var(0)), strict=True):
             _assert_same_pattern(got, expected, "column moments")
             np.testing.assert_allclose(got[4], expected[4], rtol=1e-6)
+
+
+def test_batch_norm_and_relu_split_across_threads_equal_one_part(monkeypatch):
+    """Batches large enough to be split by rows (parallel.over_rows) give the same outputs,
+    statistics and gradients as one part, NaN included."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((37, 5, 3, 4))
+    x[3, 1, 2, 0] = np.nan
+    g = rng.standard_normal(x.shape)
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+
+    def run():
+        xt = strata.tensor(x, requires_grad=True)
+        gt, bt = strata.tensor(gamma, requires_grad=True), strata.tensor(beta, requires_grad=True)
+        out, stats = strata.ops.batch_norm(xt, gt, bt)
+        y = strata.relu(out)
+        y.backward(g)
+        return [y.data, *stats, xt.grad, gt.grad, bt.grad]
+
+    one = run()
+    monkeypatch.setattr(parallel, "MIN_ELEMENTS", 1)
+    monkeypatch.setattr(parallel, "threads", lambda: 3)
+    for got, expected in zip(run(), one, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("value", VALUES)

@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 
 from strata.autograd import Function
-from strata.ops import kernels
+from strata.ops import kernels, parallel
 from strata.ops.common import lift, normalize_axes
 
 #: id(output) -> (weak reference to the output, "sigmoid" or "softmax", the input Z). Tensors
@@ -58,13 +58,21 @@ class Sigmoid(Function):
 class ReLU(Function):
     # One pass each way (numba loops on the flat arrays): NumPy's maximum plus a saved mask
     # took two passes forward, and both were slower.
+    # Large batches are split across threads (parallel.over_rows).
     def forward(self, a):
-        self.out = kernels.relu(np.ascontiguousarray(a).reshape(-1))
-        return self.out.reshape(np.shape(a))
+        self.shape = np.shape(a)
+        a = np.ascontiguousarray(a).reshape(-1)
+        self.out = np.empty_like(a)
+        parallel.over_rows(lambda start, stop: kernels.relu(a, self.out, start, stop),
+                           a.size, a.size)
+        return self.out.reshape(self.shape)
 
     def backward(self, g):
-        return (kernels.relu_backward(np.ascontiguousarray(g).reshape(-1),
-                                      self.out).reshape(np.shape(g)),)
+        g = np.ascontiguousarray(g).reshape(-1)
+        dx = np.empty_like(g)
+        parallel.over_rows(lambda start, stop: kernels.relu_backward(g, self.out, dx, start, stop),
+                           g.size, g.size)
+        return (dx.reshape(self.shape),)
 
 
 class LeakyReLU(Function):

@@ -6,8 +6,9 @@ plain loops and compiled, they run 5-30x faster than the NumPy formulations (PER
 forward patch copy (im2col) stays in NumPy, whose strided copies are faster than a loop here.
 The kernels run on the calling thread (no numba thread pool): OpenBLAS keeps its worker
 threads spinning for a while after each GEMM, and a second pool competing with them for the
-cores made a LeNet-5 training step 2-4x slower on a 2-core machine. Those that conv2d runs on
-each part of a batch split across threads (strata.ops.parallel) release the GIL (nogil).
+cores made a LeNet-5 training step 2-4x slower on a 2-core machine. Those that run on parts of a
+batch split across Python threads (strata.ops.parallel: conv2d's, batch norm's, ReLU's)
+release the GIL (nogil).
 error_model="numpy"
 (division by zero gives inf, as in NumPy, instead of raising) lets LLVM vectorize the loops:
 Python's error model kept them scalar, 3-4x slower. Likewise an index numba cannot prove
@@ -155,12 +156,16 @@ def avg_pool_backward(g, count, xp_shape, fh, fw, s):  # pragma: no cover - comp
     return dxp.reshape((N, Hp, Wp, C))
 
 
-@numba.njit(cache=True, error_model="numpy")
-def _column_sums(x2, shift):  # pragma: no cover - compiled
-    """Per column: sum of (x - shift) and of its square, accumulated in float64."""
-    M, C = x2.shape
+# The batch-norm and ReLU loops below work on rows [start, stop) of flat or (rows, features)
+# arrays and write into arrays the caller made, so that strata.ops.parallel.over_rows can run
+# them on parts of a large batch at once (nogil); sums come back per part.
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def column_sums(x2, shift, start, stop):  # pragma: no cover - compiled
+    """Per column, over rows [start, stop): sum of (x - shift) and of its square, in float64."""
+    C = x2.shape[1]
     sums = np.zeros((2, C))
-    for r in range(M):
+    for r in range(start, stop):
         for c in range(C):
             d = x2[r, c] - shift[c]
             sums[0, c] += d
@@ -168,49 +173,57 @@ def _column_sums(x2, shift):  # pragma: no cover - compiled
     return sums
 
 
-def column_moments(x2):
-    """Mean and population variance of each column (shifted by the first row, for accuracy)."""
-    M = x2.shape[0]
-    shift = x2[0].astype(np.float64)
-    # A non-finite shift would turn an inf column's mean into inf - inf = NaN (NumPy: inf).
-    shift[~np.isfinite(shift)] = 0.0
-    sums = _column_sums(x2, shift)
-    mean_shifted = sums[0] / M
-    return shift + mean_shifted, np.maximum(sums[1] / M - mean_shifted * mean_shifted, 0.0)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def normalize(x2, mean, inv_std, gamma, beta):  # pragma: no cover - compiled
-    """x_hat = (x - mean) * inv_std and gamma * x_hat + beta, in one pass."""
-    M, C = x2.shape
-    x_hat, out = np.empty_like(x2), np.empty_like(x2)
-    for r in range(M):
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def normalize(x2, mean, inv_std, gamma, beta, out, x_hat, start, stop):  # pragma: no cover
+    """x_hat = (x - mean) * inv_std and out = gamma * x_hat + beta, rows [start, stop)."""
+    C = x2.shape[1]
+    for r in range(start, stop):
         for c in range(C):
             v = (x2[r, c] - mean[c]) * inv_std[c]
             x_hat[r, c] = v
             out[r, c] = v * gamma[c] + beta[c]
-    return out, x_hat
 
 
-@numba.njit(cache=True, error_model="numpy")
-def normalize_backward(g2, x_hat, scale, training):  # pragma: no cover - compiled
-    """dgamma = sum g * x_hat, dbeta = sum g, and dx (through the batch statistics when
-    training: scale / M * (M g - dbeta - x_hat dgamma); else g * scale), scale = gamma/sigma."""
-    M, C = g2.shape
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def normalize_sums(g2, x_hat, start, stop):  # pragma: no cover - compiled
+    """dgamma = sum g * x_hat and dbeta = sum g over rows [start, stop), as rows of (2, C)."""
+    C = g2.shape[1]
     sums = np.zeros((2, C))
-    for r in range(M):
+    for r in range(start, stop):
         for c in range(C):
             sums[0, c] += g2[r, c] * x_hat[r, c]
             sums[1, c] += g2[r, c]
-    dgamma, dbeta = sums[0], sums[1]
-    dx = np.empty_like(g2)
-    for r in range(M):
+    return sums
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def normalize_backward(g2, x_hat, scale, dgamma, dbeta, training, dx, start,
+                       stop):  # pragma: no cover - compiled
+    """dx of rows [start, stop): through the batch statistics when training,
+    scale / M * (M g - dbeta - x_hat dgamma), else g * scale; scale = gamma / sigma."""
+    M, C = g2.shape
+    for r in range(start, stop):
         for c in range(C):
             if training:
                 dx[r, c] = scale[c] / M * (M * g2[r, c] - dbeta[c] - x_hat[r, c] * dgamma[c])
             else:
                 dx[r, c] = g2[r, c] * scale[c]
-    return dx, dgamma, dbeta
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def relu(a, out, start, stop):  # pragma: no cover - compiled
+    """out = max(a, 0) on the flat range [start, stop) (NaN stays NaN)."""
+    for k in range(start, stop):
+        v = a[k]
+        out[k] = 0 if v <= 0 else v
+
+
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def relu_backward(g, out, dx, start, stop):  # pragma: no cover - compiled
+    """dx = g where the output was positive or NaN (relu passed the NaN on, so its gradient
+    passes too, as in PyTorch), else 0, on the flat range [start, stop)."""
+    for k in range(start, stop):
+        dx[k] = 0 if out[k] <= 0 else g[k]
 
 
 # Direct convolution for one input channel (stride 1; conv2d uses it for n_C_prev = 1, the
@@ -291,23 +304,3 @@ def conv_direct_kernel_grad(xp, g, fh, fw):  # pragma: no cover - compiled
                         for t in range(run):
                             acc[a + np.uint64(t)] += wide[xs + np.uint64(t)] * dz[gs + np.uint64(t)]
     return acc.reshape((fh, fw, C, Wo, n_c)).sum(axis=3)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def relu(a):  # pragma: no cover - compiled
-    """max(a, 0) of a 1-D array in one pass (NaN stays NaN)."""
-    out = np.empty_like(a)
-    for k in range(a.size):
-        v = a[k]
-        out[k] = 0 if v <= 0 else v
-    return out
-
-
-@numba.njit(cache=True, error_model="numpy")
-def relu_backward(g, out):  # pragma: no cover - compiled
-    """1-D g where the output was positive or NaN (relu passed the NaN on, so its gradient
-    passes too, as in PyTorch), else 0."""
-    dx = np.empty_like(g)
-    for k in range(g.size):
-        dx[k] = 0 if out[k] <= 0 else g[k]
-    return dx

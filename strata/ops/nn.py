@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from strata.autograd import Function, ShapeError
-from strata.ops import kernels
+from strata.ops import kernels, parallel
 from strata.ops.common import lift
 from strata.tensor import Tensor
 
@@ -87,21 +87,42 @@ def dropout(x, keep_prob: float, training: bool = True):
 class BatchNorm(Function):
     # Fused loops (strata/ops/kernels.py) on the (rows, features) view: one pass to normalize,
     # one to reduce and one to write dx, instead of NumPy's eight or so.
+    # Large batches run in parts on several threads (parallel.over_rows).
     def forward(self, x, gamma, beta, eps, stats, training):
         mean, var = stats
         self.shape, self.training, self.gamma = x.shape, training, gamma
         self.inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
-        out, self.x_hat = kernels.normalize(_rows(x), mean, self.inv_std, gamma, beta)
+        x2 = _rows(x)
+        out, self.x_hat = np.empty_like(x2), np.empty_like(x2)
+        parallel.over_rows(lambda start, stop: kernels.normalize(
+            x2, mean, self.inv_std, gamma, beta, out, self.x_hat, start, stop), len(x2), x2.size)
         return out.reshape(x.shape)
 
     def backward(self, g):
         need_x, need_gamma, need_beta = self.needs_input_grad
-        dx, dgamma, dbeta = kernels.normalize_backward(
-            _rows(g), self.x_hat, (self.gamma * self.inv_std).astype(g.dtype), self.training)
+        g2, x_hat = _rows(g), self.x_hat
+        dgamma, dbeta = sum(parallel.over_rows(
+            lambda start, stop: kernels.normalize_sums(g2, x_hat, start, stop), len(g2), g2.size))
+        scale, dx = (self.gamma * self.inv_std).astype(g.dtype), np.empty_like(g2)
+        parallel.over_rows(lambda start, stop: kernels.normalize_backward(
+            g2, x_hat, scale, dgamma, dbeta, self.training, dx, start, stop), len(g2), g2.size)
         dtype = g.dtype
         return (dx.reshape(self.shape) if need_x else None,
                 dgamma.astype(dtype) if need_gamma else None,
                 dbeta.astype(dtype) if need_beta else None)
+
+
+def column_moments(x2):
+    """Mean and population variance of each column of (rows, features) ``x2``, accumulated in
+    float64 from values shifted by the first row (for accuracy)."""
+    M = x2.shape[0]
+    shift = x2[0].astype(np.float64)
+    # A non-finite shift would turn an inf column's mean into inf - inf = NaN (NumPy: inf).
+    shift[~np.isfinite(shift)] = 0.0
+    sums = sum(parallel.over_rows(
+        lambda start, stop: kernels.column_sums(x2, shift, start, stop), M, x2.size))
+    mean_shifted = sums[0] / M
+    return shift + mean_shifted, np.maximum(sums[1] / M - mean_shifted * mean_shifted, 0.0)
 
 
 def _rows(x):
@@ -125,7 +146,7 @@ def batch_norm(x, gamma, beta, eps: float = 1e-3, running=None):
     if eps <= 0:
         raise ValueError(f"batch_norm: expected eps > 0, got {eps}")
     if running is None:
-        stats = tuple(s.astype(x.dtype) for s in kernels.column_moments(_rows(x.data)))
+        stats = tuple(s.astype(x.dtype) for s in column_moments(_rows(x.data)))
     else:
         stats = tuple(np.asarray(s, dtype=x.dtype) for s in running)
     out = BatchNorm.apply(x, gamma, beta, eps=eps, stats=stats, training=running is None)

@@ -25,6 +25,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+MIN_ELEMENTS = 1 << 18  # per over_rows call: 1 MiB of float32 rows is worth two cores
 MIN_FLOPS = 64e6  # per call: a 1x1 ResNet shortcut (67 MFLOP) splits, LeNet-5's conv (61) not
 MAX_THREADS = 8  # beyond this the Python between the GEMMs would contend for the GIL
 
@@ -91,6 +92,24 @@ def over_images(work, m: int, flops: float = float("inf"), serial_if_small: bool
                 future.exception()
             raise
         return [head, *(future.result() for future in futures)]
+
+
+def over_rows(work, rows: int, elements: int) -> list:
+    """[work(start, stop) for each part] of range(rows), split like over_images when the
+    arrays hold at least MIN_ELEMENTS: for the memory-bound numba loops (batch norm, ReLU) on
+    large batches, whose parts run at once since the loops release the GIL."""
+    n = min(threads(), rows) if elements >= MIN_ELEMENTS else 1
+    if n <= 1:
+        return [work(0, rows)]
+    first, *rest = split(rows, n)
+    futures = [_pool().submit(work, part.start, part.stop) for part in rest]
+    try:
+        head = work(first.start, first.stop)
+    except BaseException:
+        for future in futures:
+            future.exception()
+        raise
+    return [head, *(future.result() for future in futures)]
 
 
 def serial():
