@@ -1,29 +1,37 @@
-# The two commands of the README: `make run` (the main job) and `make test` (the whole suite).
-# Both create .venv on first use and reinstall when pyproject.toml changes.
+# The two commands of the README: `make run` (the main job, on the core install) and `make test`
+# (the whole suite, with every extra). Both create .venv on first use and reinstall when
+# pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+FULL := $(VENV)/.installed-test
 
 .PHONY: run test lint install bench clean
 
-run: $(STAMP)
+run: $(CORE)
 	$(BIN)/strata
 
-test: $(STAMP) lint
+test: $(FULL) lint
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(FULL)
 	$(BIN)/ruff check strata tests benchmarks
 
-install: $(STAMP)
+install: $(FULL)
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-bench: $(STAMP)
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e .
+	touch $@
+
+$(FULL): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[test]'
+	touch $@ $(CORE)
+
+bench: $(FULL)
 	$(BIN)/python benchmarks/engine_overhead.py
 
 clean:

@@ -267,6 +267,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["train", *argv]  # training is the default command
+    from strata.extras import MissingExtra
     from strata.files import FolderBusy
 
     args = parser.parse_args(argv)
@@ -286,7 +287,7 @@ def main(argv=None) -> int:
         else:
             print(f"\nstrata {command}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, FolderBusy) as e:
+    except (ValueError, OSError, FolderBusy, MissingExtra) as e:
         print(f"strata {command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState, create_trial
 
+from strata.extras import require
 from strata.tune.config import SearchConfig, load_objective
 from strata.tune.space import Space
 from strata.tune.study import counts, open_study, round_space
@@ -71,7 +72,7 @@ def ray_search(config: SearchConfig, url, num_cpus: int = 2, address: str | None
     ``address`` names a running one); returns the Optuna study holding every trial."""
     # Ray Tune's verbose=0 still prints a box per run with its newer console output.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    import ray
+    ray = require("ray", "cluster", "a search on a Ray cluster")
 
     study = open_study(config, url)
     started_here = not ray.is_initialized()

@@ -14,8 +14,11 @@ x1 .. x2 - 1 and rows y1 .. y2 - 1, so a one-pixel region is (x, y, x + 1, y + 1
 from __future__ import annotations
 
 import heapq
+import sys
 
 import numpy as np
+
+from strata.extras import require
 
 _COLOUR_BINS, _TEXTURE_BINS, _ORIENTATIONS = 25, 10, 8
 _SIMILARITIES = ("colour", "texture", "size", "fill")
@@ -37,14 +40,9 @@ def _integer(v, low: int) -> bool:
 
 
 def _skimage(caller: str):
-    try:
-        import skimage.color
-        import skimage.filters
-        import skimage.segmentation
-        import skimage.transform
-    except ImportError as e:
-        raise ImportError(f"{caller} needs scikit-image: pip install strata[vision]") from e
-    return skimage
+    for module in ("color", "filters", "segmentation", "transform"):
+        require(f"skimage.{module}", "vision", caller)
+    return sys.modules["skimage"]
 
 
 def _check_image(image, caller: str) -> np.ndarray:
