@@ -255,9 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=run_demo)
     from strata.text.cli import add_lm_parser
     from strata.vision.cli import add_detect_parser
+    from strata.vision.faces_cli import add_faces_parser
+    from strata.vision.style_cli import add_style_parser
+    from strata.vision.visualize_cli import add_visualize_parser
 
     add_lm_parser(sub)
     add_detect_parser(sub)
+    add_faces_parser(sub)
+    add_style_parser(sub)
+    add_visualize_parser(sub)
     return parser
 
 

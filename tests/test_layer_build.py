@@ -48,6 +48,10 @@ CASES = {
                     ((5,),), _ids(2, 5))],
     # Registered in nn.LAYERS by strata.models; its build takes the image shape (or None).
     "GoogLeNet": [(lambda: googlenet((64, 64, 3), classes=3, aux=False), (), _x(2, 64, 64, 3))],
+    # Registered by strata.models: a Sequential whose layers carry names (VGG's conv1_1 ...).
+    "NamedSequential": [(lambda: strata.models.NamedSequential([
+        ("conv1_1", nn.Conv2D(3, 3, padding="same", activation="relu")),
+        ("flatten", nn.Flatten()), ("fc", nn.Dense(2))]), ((6, 6, 2),), _x(2, 6, 6, 2))],
     # Registered by strata.vision: Dense heads for localization and landmarks.
     "LocalizationHead": [(lambda: vision.LocalizationHead(3), (5,), _x(4, 5))],
     "LandmarkHead": [(lambda: vision.LandmarkHead(2), (5,), _x(4, 5))],

@@ -26,6 +26,7 @@ from strata.data.datasets import (
     load_signs,
     read_idx,
 )
+from strata.data.faces import load_att_faces
 from strata.data.generated import circles, moons, planar_flower
 from strata.data.pipeline import Pipeline
 from strata.data.preprocessing import Normalizer
@@ -36,7 +37,7 @@ __all__ = [
     "planar_flower", "moons", "circles", "random_mini_batches", "iterate_minibatches",
     "Normalizer", "train_dev_test_split", "carve_train_dev", "suggested_ratios",
     "data_dir", "fetch", "read_idx", "load_catvnoncat", "load_mnist", "load_fashion_mnist",
-    "load_digits", "load_signs", "DownloadError", "ChecksumError",
+    "load_digits", "load_signs", "load_att_faces", "DownloadError", "ChecksumError",
     "Transform", "RandomFlip", "RandomCrop", "RandomRotation", "RandomShear", "RandomWarp",
     "ColorShift", "PCAColor", "Compose", "bilinear_sample", "Pipeline",
     "ten_crop", "multi_crop_predict", "ensemble_predict",

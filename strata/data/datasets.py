@@ -95,6 +95,10 @@ REMOTE_FILES: dict[str, tuple[str, str | None, int]] = {
     "signs/signs_cs230_64x64_jpg.tar": (  # a folder of jpgs, see FOLDER_ARCHIVES
         "https://raw.githubusercontent.com/{}/{}/{}/".format(*_SIGNS_JPG),
         "109dcc1fd650d251bd05f6ce2cb4da73dc0f111baf536e8cff8f127d89408f1e", 2467840),
+    "faces/att_faces.tar": (  # a tar of a folder of PGMs; strata/data/faces.py says more
+        "https://github.com/surabhiiyer/CreepyTeddy-/tree/"
+        "f51a35f3ca03032a0e22edff354bb513028e57a3/att_faces",
+        "df6868d6b0b80c00fe4aa4fde2acbf44b46675cacdd763d345e7a43afcf64dfc", 4536320),
 }
 
 #: archive path -> (GitHub repo, commit, folder, sub-folders kept, file suffix). The archive is

@@ -67,6 +67,7 @@ from strata.losses.crossentropy import (
 from strata.losses.penalties import L1Penalty, L2Penalty, l1_penalty, l2_penalty
 from strata.losses.regression import mean_squared_error, mse
 from strata.losses.sequence import SequenceCrossEntropyOp, sequence_crossentropy
+from strata.losses.triplet import TripletLoss, triplet_loss
 from strata.naming import lookup
 
 LOSSES = {
@@ -118,5 +119,5 @@ __all__ = [
     "Loss", "BinaryCrossentropy", "MaskedBinaryCrossentropy", "CategoricalCrossentropy",
     "SparseCategoricalCrossentropy", "SequenceCrossentropy",
     "BinaryCrossEntropyOp", "WeightedSoftmaxCrossEntropyOp", "SequenceCrossEntropyOp",
-    "L2Penalty", "L1Penalty",
+    "L2Penalty", "L1Penalty", "triplet_loss", "TripletLoss",
 ]

@@ -53,7 +53,7 @@ RESNET50_STAGES = (((64, 64, 256), 1, 2), ((128, 128, 512), 2, 3),
 
 
 def resnet50(input_shape=(64, 64, 3), classes: int = 6,
-             classifier_activation="softmax") -> Sequential:
+             classifier_activation="softmax", weights=None) -> Sequential:
     """The course's ResNet-50 (Keras assignment, SIGNS hand signs: 64x64x3, 6 classes):
     ZeroPadding2D(3) -> conv 7x7/2 64 -> BN -> ReLU -> max pool 3/2, then stages 2-5, each a
     convolutional block followed by identity blocks (3x3 middle convs):
@@ -71,7 +71,15 @@ def resnet50(input_shape=(64, 64, 3), classes: int = 6,
     >>> from strata.models import count_parameters
     >>> count_parameters(resnet50(), (64, 64, 3))
     ParameterCount(output_shape=(6,), trainable=23546886, non_trainable=53120)
+
+    ``weights``: a path to ImageNet weights (pass classes=1000, or the error says so), which
+    builds the file's own variant: a Keras .h5 gives ``keras_resnet50``, a torchvision-layout
+    .safetensors ``torchvision_resnet(50)``; a file strata saved loads into this network.
     """
+    if weights is not None:
+        from strata.models.pretrained import resnet50_from_file
+
+        return resnet50_from_file(weights, input_shape, classes, classifier_activation)
     layers = [ZeroPadding2D(3), Conv2D(64, 7, strides=2), BatchNorm(), Activation("relu"),
               MaxPool2D(3, strides=2)]
     for filters, s, identities in RESNET50_STAGES:

@@ -62,6 +62,9 @@ def replace_head(model: Sequential, classes: int, activation="softmax",
     for layer in body:
         layer.trainable = False
     new = Sequential([*body, Dense(int(classes), activation)])
+    if hasattr(model, "layer_names"):  # a NamedSequential (vgg16, vgg19) keeps its names
+        new = type(model)(new.layers, [*model.layer_names[:-remove], "head"],
+                          getattr(model, "preprocessing", None))
     if model.input_shape is not None:
         new.build(model.input_shape)
     return new

@@ -8,6 +8,12 @@
 - proposals, rcnn: selective-search region proposals and the R-CNN baseline
 - evaluation: precision-recall, AP per class, mAP@0.5 and COCO's mAP@0.5:0.95
 - datasets, draw, detector: detection data, pictures, a small YOLO detector (``strata detect``)
+- faces, faces_verify, faces_train (course 4 week 4): L2-normalized encodings, triplet mining,
+  P x K batches, verification threshold and ROC, pair classifier, FaceDatabase, the measured
+  one-shot task (``strata faces``)
+- style, texture, visualize (course 4 week 4): neural style transfer's costs and optimization
+  with random multi-scale or VGG-19 features (``strata style``); receptive fields and the
+  patches that activate units most (``strata visualize``)
 """
 
 from strata.vision.boxes import (
@@ -26,6 +32,24 @@ from strata.vision.evaluation import (
     average_precision,
     evaluate_detections,
     plot_pr_curves,
+)
+from strata.vision.faces import (
+    L2Normalize,
+    PKSampler,
+    batch_all_triplets,
+    encode,
+    mine_triplets,
+    pairwise_distances,
+    semi_hard_triplets,
+)
+from strata.vision.faces_verify import (
+    FaceDatabase,
+    PairClassifier,
+    VerificationReport,
+    all_pairs,
+    choose_threshold,
+    pair_features,
+    verification_report,
 )
 from strata.vision.landmarks import (
     LandmarkHead,
@@ -46,6 +70,19 @@ from strata.vision.nms import non_max_suppression
 from strata.vision.proposals import propose_regions
 from strata.vision.rcnn import classify_proposals, proposal_recall, rcnn_detect
 from strata.vision.sliding import convolutionalize, sliding_windows, window_corners
+from strata.vision.style import (
+    STYLE_LAYERS,
+    Preprocessing,
+    content_cost,
+    generate_noise_image,
+    gram_matrix,
+    style_cost,
+    style_layer_cost,
+    total_cost,
+    transfer_style,
+)
+from strata.vision.texture import random_features, vgg_features
+from strata.vision.visualize import receptive_fields, top_patches, visualize_units
 from strata.vision.yolo import (
     decode,
     encode_targets,
@@ -71,4 +108,10 @@ __all__ = [
     "evaluate_detections", "DetectionReport", "average_precision", "plot_pr_curves",
     "digit_canvases", "shapes_dataset", "draw_detections", "detection_grid",
     "detector_network", "train_detector", "detect",
+    "L2Normalize", "encode", "pairwise_distances", "batch_all_triplets", "semi_hard_triplets",
+    "mine_triplets", "PKSampler", "all_pairs", "choose_threshold", "verification_report",
+    "VerificationReport", "pair_features", "PairClassifier", "FaceDatabase",
+    "content_cost", "gram_matrix", "style_layer_cost", "style_cost", "total_cost",
+    "STYLE_LAYERS", "Preprocessing", "generate_noise_image", "transfer_style",
+    "random_features", "vgg_features", "receptive_fields", "top_patches", "visualize_units",
 ]
