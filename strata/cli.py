@@ -253,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--print-every", type=_positive(int), default=1000)
     demo.add_argument("--seed", type=int, default=2)
     demo.set_defaults(handler=run_demo)
+    from strata.onnx.cli import add_export_parser
     from strata.text.cli import add_lm_parser
     from strata.vision.cli import add_detect_parser
     from strata.vision.faces_cli import add_faces_parser
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_faces_parser(sub)
     add_style_parser(sub)
     add_visualize_parser(sub)
+    add_export_parser(sub)
     return parser
 
 
