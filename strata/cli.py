@@ -162,15 +162,16 @@ def model_input(X: np.ndarray, input_shape, where: str) -> np.ndarray:
 
 
 def run_predict(args) -> int:
-    """Predict classes for the examples of a .npy or .csv file with a saved run's model."""
+    """Predict classes for examples (.npy, .csv, images) with a saved run's model."""
     from strata import runs
+    from strata.prediction import predict_files
 
     _, model = runs.load_run(args.run)
-    path = args.input
-    X = np.load(path) if path.endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
-    out = model.predict(model_input(X, getattr(model, "input_shape", None), path))
-    classes = out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(int)
-    print("\n".join(str(c) for c in classes))
+    classes = predict_files(model, args.inputs, args.out)
+    if args.out is None:
+        print("\n".join(str(c) for c in classes))
+    else:
+        print(f"Wrote the classes and probabilities of {len(classes)} examples to {args.out}")
     return 0
 
 
@@ -234,11 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on its dev/test sets")
     evaluate.add_argument("run", help="run folder written by strata train")
     evaluate.set_defaults(handler=run_evaluate)
-    predict = sub.add_parser("predict", help="classes for the examples of a .npy or .csv file")
+    predict = sub.add_parser("predict", help="classes (and probabilities) of examples: .npy, "
+                             ".csv, images")
     predict.add_argument("run", help="run folder written by strata train")
-    predict.add_argument("input", help="a .npy array (m, ...) of examples, e.g. images "
-                         "(m, 64, 64, 3), float in [0, 1] or uint8; or a .csv file, one "
-                         "(flattened) example per row")
+    predict.add_argument("inputs", nargs="+", metavar="input",
+                         help="a .npy array (m, ...) of examples, e.g. images (m, 64, 64, 3), "
+                         "float in [0, 1] or uint8; a .csv file, one (flattened) example per "
+                         "row, with or without a header row; image files or folders of images "
+                         "of the model's input size")
+    predict.add_argument("--out", metavar="FILE.csv",
+                         help="write example, class and each class's probability to FILE.csv "
+                              "instead of printing the classes")
     predict.set_defaults(handler=run_predict)
     from strata.commands import _fraction, add_commands
 
