@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from strata import backend
+
 _grad_enabled = True
 
 
@@ -82,7 +84,8 @@ def _layer() -> str:
 
 
 def _finite(a) -> bool:
-    return a is None or not np.issubdtype(a.dtype, np.inexact) or bool(np.isfinite(a).all())
+    return (a is None or not np.issubdtype(a.dtype, np.inexact)
+            or bool(backend.array_module(a).isfinite(a).all()))
 
 
 def _check_output(name: str, out, inputs) -> None:
@@ -113,7 +116,7 @@ def unbroadcast(grad, shape: tuple) -> np.ndarray:
         # much faster than ndarray.sum on tall, skinny arrays.
         # An explicit row count: reshape(-1, n) is ambiguous when grad has no elements.
         rows = grad.reshape(math.prod(grad.shape[:lead + len(stretched)]), math.prod(shape))
-        out = np.ones_like(grad, shape=rows.shape[0]) @ rows
+        out = backend.array_module(grad).ones(rows.shape[0], grad.dtype) @ rows
         return out if out.shape == shape else out.reshape(shape)
     return grad.sum(axis=tuple(range(lead)) + tuple(stretched), keepdims=True).reshape(shape)
 

@@ -20,6 +20,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         array = _to_array(data, dtype)
+        if backend._placement is not None:  # inside a module moved by Module.to
+            array = backend.to_device(array, backend._placement)
         if requires_grad and not backend.is_float(array.dtype):
             raise TypeError(f"tensor: only floating tensors can require gradients, got dtype "
                             f"{array.dtype}")
@@ -74,10 +76,24 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    @property
+    def device(self) -> str:
+        """Where the data lives: "cpu" (NumPy), "gpu" (CuPy) or another registered device."""
+        return backend.device_of(self.data)
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` ("cpu" or "gpu"): itself when already there, else a new
+        leaf holding a copy (keeping requires_grad, cut from the graph), as PyTorch's ``to``."""
+        data = backend.to_device(self.data, device)
+        if data is self.data:
+            return self
+        return Tensor._wrap(data, self.requires_grad)
+
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
         flag = ", requires_grad=True" if self.requires_grad else ""
-        return f"tensor({body}, dtype={self.dtype}{flag})"
+        where = "" if type(self.data) is np.ndarray else f", device={self.device!r}"
+        return f"tensor({body}, dtype={self.dtype}{where}{flag})"
 
     __hash__ = object.__hash__
 
@@ -99,7 +115,7 @@ class Tensor:
                 raise ShapeError(f"backward: grad can be omitted only for a single-element "
                                  f"output (a loss); got shape {self.shape}, pass grad of that "
                                  f"shape")
-            grad = np.ones_like(self.data)
+            grad = backend.array_module(self.data).ones_like(self.data)
         else:
             grad = _to_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
             if grad.shape != self.shape:
@@ -121,8 +137,8 @@ class Tensor:
         return Tensor._wrap(self.data, False)
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
-        return self.data
+        """The underlying NumPy array (shared, not copied); a host copy for a device tensor."""
+        return backend.to_numpy(self.data)
 
     def item(self) -> float:
         """The value of a single-element tensor as a Python number."""
@@ -279,11 +295,13 @@ def _to_array(data, dtype=None) -> np.ndarray:
     return array
 
 
-def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = None) -> Tensor:
     """Create a Tensor from an array, list or number.
 
     Python floats and lists of floats get the default dtype (float32); arrays keep their dtype
     unless ``dtype`` is given. Only floating tensors can have ``requires_grad=True``.
+    ``device="gpu"`` puts the data on the GPU (needs CuPy: ``pip install 'strata[gpu]'``);
+    None keeps it where it is (NumPy data on the CPU).
 
     >>> import strata
     >>> x = strata.tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -291,6 +309,11 @@ def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
     >>> x.grad
     array([2., 4., 6.], dtype=float32)
     """
+    if device is not None:
+        module = backend.device_module(device)  # first: a missing CuPy is the error to see
+        data = data.data if isinstance(data, Tensor) else data
+        if backend.array_module(data) is not module:
+            data = backend.to_device(_to_array(data, dtype), module)
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 

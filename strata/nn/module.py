@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from strata import autograd
+from strata import autograd, backend
 from strata.tensor import Tensor
 
 #: While Model.summary traces a forward pass: the (module, output) of every call, in order.
@@ -24,8 +24,15 @@ class Module:
     training: bool = True
     #: Names of state tensors (never trained, e.g. batch norm's running averages).
     state_names: tuple = ()
+    #: The device ``to`` moved this module to (None: the CPU, NumPy).
+    _device: str | None = None
 
     def __call__(self, *args, **kwargs):
+        if self._device is not None and backend._placement is None:
+            # Moved by to(): tensors made inside (weights built on this first call, NumPy
+            # inputs given as tensors) go to the module's device.
+            with backend.placing(backend.device_module(self._device)):
+                return self.__call__(*args, **kwargs)
         if autograd._anomaly is None:
             if _trace is None:
                 return self.forward(*args, **kwargs)
@@ -109,6 +116,27 @@ class Module:
                 if isinstance(t, Tensor) and name not in module.state_names:
                     t.requires_grad = bool(value)
 
+    def to(self, device: str) -> Module:
+        """Move every parameter and state tensor (and gradient) to ``device`` ("cpu", or "gpu"
+        with CuPy: ``pip install 'strata[gpu]'``), in place; returns the module. Layers not
+        built yet create their weights there on their first call, and NumPy inputs given to
+        the module are moved there."""
+        module = backend.device_module(device)
+        for _, t in self._named_tensors():
+            t.data = backend.to_device(t.data, module)
+            if t.grad is not None:
+                t.grad = backend.to_device(t.grad, module)
+        for m in self.modules():
+            m._device = None if module is np else device
+        return self
+
+    @property
+    def device(self) -> str:
+        """The device of the module's tensors ("cpu" for NumPy), or the one ``to`` chose."""
+        for _, t in self._named_tensors():
+            return t.device
+        return self._device or "cpu"
+
     def zero_grad(self) -> None:
         """Forget the gradients of every parameter."""
         for p in self.parameters():
@@ -126,10 +154,14 @@ class Module:
             raise KeyError(f"load_state_dict: missing {sorted(missing)}, unexpected "
                            f"{sorted(unexpected)}")
         for name, tensor in own.items():
-            value = np.asarray(state[name])
+            value = state[name]
+            if backend.array_module(value) is np:  # device arrays stay as they are
+                value = np.asarray(value)
             if value.shape != tensor.shape:
                 raise ValueError(f"load_state_dict: {name} has shape {tensor.shape}, got "
                                  f"{value.shape}")
+            # Onto the tensor's device (a copy either way).
+            value = backend.to_device(value, backend.array_module(tensor.data))
             tensor.data = value.astype(tensor.dtype, copy=True)
 
     def get_config(self) -> dict:

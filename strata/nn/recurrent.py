@@ -40,7 +40,7 @@ def as_batch(x, where: str):
             raise ValueError(f"{where}: got {len(x)} sequences of different lengths "
                              f"{tuple(lengths[:6])}{'...' if len(x) > 6 else ''}; pad them to "
                              f"one length (strata.text.pad_sequences) and pass mask=")
-    return Tensor(np.asarray(x))
+    return Tensor(x if hasattr(x, "dtype") and hasattr(x, "shape") else np.asarray(x))
 
 
 class Recurrent(Module):

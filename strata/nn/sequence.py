@@ -20,14 +20,15 @@ def token_ids(x, where: str, vocab_size: int) -> np.ndarray:
     """Integer token ids in [0, vocab_size) from a Tensor, array or (equal-length) lists;
     whole-number floats (such as the zeros ``build`` feeds) are accepted."""
     ids = as_batch(x, where).data
-    if ids.dtype.kind == "f" and np.array_equal(ids, np.round(ids)):
+    if ids.dtype.kind == "f" and bool((ids == ids.round()).all()):
         ids = ids.astype(np.intp)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"{where}: expected integer token ids, got dtype {ids.dtype}")
     if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
         bad = ids[(ids < 0) | (ids >= vocab_size)]
         raise ValueError(f"{where}: token ids must lie in [0, {vocab_size}) (the vocabulary "
-                         f"size), got {bad.size} outside, e.g. {bad.flat[0]}; map unknown "
+                         f"size), got {bad.size} outside, e.g. {bad.reshape(-1)[0].item()}; "
+                         f"map unknown "
                          f"tokens to <UNK> when encoding (strata.text.Vocabulary)")
     return ids
 
@@ -82,8 +83,9 @@ class OneHot(Module):
 
     def forward(self, x, mask=None):
         ids = token_ids(x, f"OneHot({self.depth})", self.depth)
-        out = np.zeros(ids.shape + (self.depth,), backend.get_default_dtype())
-        np.put_along_axis(out, ids[..., None], 1, axis=-1)
+        xp = backend.array_module(ids)
+        out = xp.zeros(ids.shape + (self.depth,), backend.get_default_dtype())
+        xp.put_along_axis(out, ids[..., None], 1, axis=-1)
         return Tensor._wrap(out, False)
 
     def extra_repr(self) -> str:

@@ -99,6 +99,14 @@ class Model(Module):
             optimizer, "step") else optimizer
         return self
 
+    def to(self, device: str) -> Model:
+        """Move the parameters, the state and the optimizer's state (v, s) to ``device``
+        ("cpu", or "gpu" with ``pip install 'strata[gpu]'``); returns the model."""
+        super().to(device)
+        if self.optimizer is not None and hasattr(self.optimizer, "to"):
+            self.optimizer.to(device)
+        return self
+
     def _bind_optimizer(self) -> None:
         from strata.optim import get_optimizer
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import weakref
 
-import numpy as np
-
 from strata.autograd import Function
-from strata.ops import kernels, parallel
+from strata.backend import array_module
 from strata.ops.common import lift, normalize_axes
+from strata.ops.dispatch import kernels_for
 
 #: id(output) -> (weak reference to the output, "sigmoid" or "softmax", the input Z). Tensors
 #: have no __dict__ for a Keras-style attribute; an entry leaves with its output tensor.
@@ -37,7 +36,7 @@ def produced_by(t):
 
 class Tanh(Function):
     def forward(self, a):
-        self.out = np.tanh(a)
+        self.out = array_module(a).tanh(a)
         return self.out
 
     def backward(self, g):
@@ -47,8 +46,9 @@ class Tanh(Function):
 class Sigmoid(Function):
     def forward(self, a):
         # e = exp(-|a|) never overflows; 1/(1+e) for a >= 0 and e/(1+e) for a < 0 are both exact.
-        e = np.exp(-np.abs(a))
-        self.out = np.where(a >= 0, 1, e) / (1 + e)
+        xp = array_module(a)
+        e = xp.exp(-xp.abs(a))
+        self.out = xp.where(a >= 0, 1, e) / (1 + e)
         return self.out
 
     def backward(self, g):
@@ -56,38 +56,29 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    # One pass each way (numba loops on the flat arrays): NumPy's maximum plus a saved mask
-    # took two passes forward, and both were slower.
-    # Large batches are split across threads (parallel.over_rows).
+    # One pass each way: numba loops on NumPy arrays (cpu_kernels.py), chosen by dispatch.
     def forward(self, a):
-        self.shape = np.shape(a)
-        a = np.ascontiguousarray(a).reshape(-1)
-        self.out = np.empty_like(a)
-        parallel.over_rows(lambda start, stop: kernels.relu(a, self.out, start, stop),
-                           a.size, a.size)
-        return self.out.reshape(self.shape)
+        self.kernels = kernels_for(array_module(a))
+        self.out = self.kernels.relu(a)
+        return self.out
 
     def backward(self, g):
-        g = np.ascontiguousarray(g).reshape(-1)
-        dx = np.empty_like(g)
-        parallel.over_rows(lambda start, stop: kernels.relu_backward(g, self.out, dx, start, stop),
-                           g.size, g.size)
-        return (dx.reshape(self.shape),)
+        return (self.kernels.relu_backward(g, self.out),)
 
 
 class LeakyReLU(Function):
     def forward(self, a, alpha):
         self.positive, self.alpha = a > 0, alpha
-        return np.where(self.positive, a, alpha * a)
+        return array_module(a).where(self.positive, a, alpha * a)
 
     def backward(self, g):
-        return (np.where(self.positive, g, self.alpha * g),)
+        return (array_module(g).where(self.positive, g, self.alpha * g),)
 
 
 class Softmax(Function):
     def forward(self, a, axis):
         shifted = a - a.max(axis=axis, keepdims=True)
-        e = np.exp(shifted)
+        e = array_module(a).exp(shifted)
         self.out, self.axis = e / e.sum(axis=axis, keepdims=True), axis
         return self.out
 
@@ -98,13 +89,14 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(self, a, axis):
+        xp = array_module(a)
         shifted = a - a.max(axis=axis, keepdims=True)
-        self.out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        self.out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         self.axis = axis
         return self.out
 
     def backward(self, g):
-        return (g - np.exp(self.out) * g.sum(axis=self.axis, keepdims=True),)
+        return (g - array_module(g).exp(self.out) * g.sum(axis=self.axis, keepdims=True),)
 
 
 def tanh(a):

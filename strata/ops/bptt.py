@@ -19,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from strata.autograd import Function
-from strata.ops import recurrent_kernels as K
+from strata.backend import array_module
+from strata.ops.dispatch import kernels_for
 
-_NO_MASK = np.empty(0, dtype=bool)
+_NO_MASK = np.empty(0, dtype=bool)  # only its size is read: the kernels' "no mask"
 
 
 class _StepProduct:
@@ -31,11 +32,12 @@ class _StepProduct:
     0.65x backward)."""
 
     def __init__(self, B, m: int, dtype):
-        self.BT = np.ascontiguousarray(B.T)
-        self.outT = np.empty((B.shape[1], m), dtype)
+        self.xp = array_module(B)
+        self.BT = self.xp.ascontiguousarray(B.T)
+        self.outT = self.xp.empty((B.shape[1], m), dtype)
 
     def __call__(self, A, out):
-        np.matmul(self.BT, A.T, out=self.outT)
+        self.xp.matmul(self.BT, A.T, out=self.outT)
         out[...] = self.outT.T
 
 
@@ -45,18 +47,21 @@ class _Recurrence(Function):
     def _begin(self, x, mask, reverse, n):
         m, T, n_x = x.shape
         self.m, self.T, self.n, self.reverse, self.dtype = m, T, n, reverse, x.dtype
+        # The array module, and the step kernels for it (numba's for NumPy arrays).
+        self.xp = xp = array_module(x)
+        self.K = kernels_for(xp)
         X = x.transpose(1, 0, 2)  # time-major: each step is a contiguous (m, n_x) matrix
-        self.X = np.ascontiguousarray(X[::-1] if reverse else X).reshape(T * m, n_x)
+        self.X = xp.ascontiguousarray(X[::-1] if reverse else X).reshape(T * m, n_x)
         keep = None if mask is None else (mask != 0).T
         # Contiguous, also when reversed: one compiled signature per kernel and dtype.
-        self.keep = None if keep is None else np.ascontiguousarray(keep[::-1] if reverse
+        self.keep = None if keep is None else xp.ascontiguousarray(keep[::-1] if reverse
                                                                    else keep)
 
     def _keep(self, t):
         return _NO_MASK if self.keep is None else self.keep[t]
 
     def _states(self, a0, width=None):
-        H = np.empty((self.T + 1, self.m, width or self.n), self.dtype)
+        H = self.xp.empty((self.T + 1, self.m, width or self.n), self.dtype)
         H[0] = a0
         return H
 
@@ -68,7 +73,7 @@ class _Recurrence(Function):
     def _incoming(self, g):
         """The gradient at the outputs, time-major and in processing order."""
         g = g.transpose(1, 0, 2)
-        return np.ascontiguousarray(g[::-1] if self.reverse else g)
+        return self.xp.ascontiguousarray(g[::-1] if self.reverse else g)
 
     def _dx(self, dZ, W_x):
         """dx = dZ W_x^T back in (m, T, n_x) layout, or None when x needs no gradient."""
@@ -82,13 +87,13 @@ class _Recurrence(Function):
         rows, n = self.T * self.m, self.n
         dZ_a, dZ_x = dZ_a.reshape(rows, -1), dZ_x.reshape(rows, -1)
         A_prev = A_prev.reshape(rows, -1)
-        db = np.ones(rows, self.dtype) @ dZ_x
+        db = self.xp.ones(rows, self.dtype) @ dZ_x
         # Two GEMMs for all gates, then each gate's columns: faster than 2 GEMMs per gate.
         dW_a, dW_x = A_prev.T @ dZ_a, self.X.T @ dZ_x
         grads = []
         for k in range(gates):
             block = slice(k * n, (k + 1) * n)
-            grads += [np.concatenate([dW_a[:, block], dW_x[:, block]]), db[block].copy()]
+            grads += [self.xp.concatenate([dW_a[:, block], dW_x[:, block]]), db[block].copy()]
         return grads
 
 
@@ -100,7 +105,7 @@ class RNN(_Recurrence):
         self._begin(x, mask, reverse, n)
         self.Wax, self.Waa, self.relu = Wax, Waa, relu
         XW = (self.X @ Wax).reshape(T, m, n)
-        H, zh = self._states(a0), np.empty((m, n), x.dtype)
+        H, zh, K = self._states(a0), self.xp.empty((m, n), x.dtype), self.K
         product = _StepProduct(Waa, m, x.dtype)
         for t in range(T):
             product(H[t], zh)
@@ -109,9 +114,9 @@ class RNN(_Recurrence):
         return self._out(H[1:])
 
     def backward(self, g):
-        G, H, T = self._incoming(g), self.H, self.T
-        dZ = np.empty((T, self.m, self.n), self.dtype)
-        da, carry = np.zeros_like(H[0]), np.zeros_like(H[0])
+        G, H, T, xp, K = self._incoming(g), self.H, self.T, self.xp, self.K
+        dZ = xp.empty((T, self.m, self.n), self.dtype)
+        da, carry = xp.zeros_like(H[0]), xp.zeros_like(H[0])
         product = _StepProduct(self.Waa.T, self.m, self.dtype)
         for t in range(T - 1, -1, -1):
             K.rnn_backward_step(G[t], da, H[t + 1], self._keep(t), self.relu, dZ[t], carry)
@@ -121,7 +126,7 @@ class RNN(_Recurrence):
         rows = dZ.reshape(T * self.m, self.n)
         dWaa = H[:-1].reshape(T * self.m, self.n).T @ rows
         return (self._dx(dZ, self.Wax), da, self.X.T @ rows, dWaa,
-                np.ones(T * self.m, self.dtype) @ rows)
+                xp.ones(T * self.m, self.dtype) @ rows)
 
 
 class LSTM(_Recurrence):
@@ -131,15 +136,15 @@ class LSTM(_Recurrence):
         sink.append(self)  # so that lstm() can read c<T> even when nothing is recorded
         T, m, n = x.shape[1], x.shape[0], bf.shape[0]
         self._begin(x, mask, reverse, n)
-        Ws = (Wf, Wu, Wc, Wo)
-        self.W_a = np.concatenate([W[:n] for W in Ws], axis=1)
-        self.W_x = np.concatenate([W[n:] for W in Ws], axis=1)
-        b = np.concatenate([bf, bu, bc, bo])
+        xp, K, Ws = self.xp, self.K, (Wf, Wu, Wc, Wo)
+        self.W_a = xp.concatenate([W[:n] for W in Ws], axis=1)
+        self.W_x = xp.concatenate([W[n:] for W in Ws], axis=1)
+        b = xp.concatenate([bf, bu, bc, bo])
         XW = (self.X @ self.W_x).reshape(T, m, 4 * n)
         H, C = self._states(a0), self._states(c0)
-        self.G = np.empty((T, m, 4 * n), x.dtype)
-        self.TC = np.empty((T, m, n), x.dtype)
-        zh, product = np.empty((m, 4 * n), x.dtype), _StepProduct(self.W_a, m, x.dtype)
+        self.G = xp.empty((T, m, 4 * n), x.dtype)
+        self.TC = xp.empty((T, m, n), x.dtype)
+        zh, product = xp.empty((m, 4 * n), x.dtype), _StepProduct(self.W_a, m, x.dtype)
         for t in range(T):
             product(H[t], zh)
             K.lstm_forward_step(XW[t], zh, b, C[t], H[t], self._keep(t), self.G[t], C[t + 1],
@@ -148,10 +153,10 @@ class LSTM(_Recurrence):
         return self._out(H[1:])
 
     def backward(self, g):
-        G, T = self._incoming(g), self.T
-        dZ = np.empty((T, self.m, 4 * self.n), self.dtype)
-        da, carry = np.zeros_like(self.H[0]), np.zeros_like(self.H[0])
-        dc = np.zeros_like(da) if self.dc_last is None else self.dc_last.astype(self.dtype)
+        G, T, xp, K = self._incoming(g), self.T, self.xp, self.K
+        dZ = xp.empty((T, self.m, 4 * self.n), self.dtype)
+        da, carry = xp.zeros_like(self.H[0]), xp.zeros_like(self.H[0])
+        dc = xp.zeros_like(da) if self.dc_last is None else self.dc_last.astype(self.dtype)
         self.dc_last = None  # consumed: a second backward (retain_graph) starts afresh
         product = _StepProduct(self.W_a.T, self.m, self.dtype)
         for t in range(T - 1, -1, -1):
@@ -177,7 +182,8 @@ class FinalCell(Function):
         owner.dc_last = g if owner.dc_last is None else owner.dc_last + g
         # A zero gradient for a (a broadcast view, no allocation), so the LSTM's backward runs
         # even when only c<T> reaches the loss.
-        return (np.broadcast_to(np.zeros((), g.dtype), self.shape),)
+        xp = array_module(g)
+        return (xp.broadcast_to(xp.zeros((), g.dtype), self.shape),)
 
 
 class GRU(_Recurrence):
@@ -186,14 +192,15 @@ class GRU(_Recurrence):
     def forward(self, x, a0, Wu, bu, Wr, br, Wc, bc, mask, reverse):
         T, m, n = x.shape[1], x.shape[0], bu.shape[0]
         self._begin(x, mask, reverse, n)
-        self.W_ur = np.concatenate([Wu[:n], Wr[:n]], axis=1)
-        self.W_cc = np.ascontiguousarray(Wc[:n])
-        self.W_x = np.concatenate([Wu[n:], Wr[n:], Wc[n:]], axis=1)
-        b = np.concatenate([bu, br, bc])
+        xp, K = self.xp, self.K
+        self.W_ur = xp.concatenate([Wu[:n], Wr[:n]], axis=1)
+        self.W_cc = xp.ascontiguousarray(Wc[:n])
+        self.W_x = xp.concatenate([Wu[n:], Wr[n:], Wc[n:]], axis=1)
+        b = xp.concatenate([bu, br, bc])
         XW = (self.X @ self.W_x).reshape(T, m, 3 * n)
         H = self._states(a0)
-        self.G, self.RC = np.empty((T, m, 3 * n), x.dtype), np.empty((T, m, n), x.dtype)
-        zh1, zh2 = np.empty((m, 2 * n), x.dtype), np.empty((m, n), x.dtype)
+        self.G, self.RC = xp.empty((T, m, 3 * n), x.dtype), xp.empty((T, m, n), x.dtype)
+        zh1, zh2 = xp.empty((m, 2 * n), x.dtype), xp.empty((m, n), x.dtype)
         gates, candidate = (_StepProduct(W, m, x.dtype) for W in (self.W_ur, self.W_cc))
         for t in range(T):
             gates(H[t], zh1)
@@ -204,9 +211,9 @@ class GRU(_Recurrence):
         return self._out(H[1:])
 
     def backward(self, g):
-        G, H, T, n = self._incoming(g), self.H, self.T, self.n
-        dZ = np.empty((T, self.m, 3 * n), self.dtype)
-        dc_rec, direct, drc = (np.zeros_like(H[0]) for _ in range(3))
+        G, H, T, n, xp, K = self._incoming(g), self.H, self.T, self.n, self.xp, self.K
+        dZ = xp.empty((T, self.m, 3 * n), self.dtype)
+        dc_rec, direct, drc = (xp.zeros_like(H[0]) for _ in range(3))
         gates, candidate = (_StepProduct(W.T, self.m, self.dtype) for W in (self.W_ur,
                                                                               self.W_cc))
         for t in range(T - 1, -1, -1):
@@ -227,14 +234,14 @@ class GRUResetAfter(_Recurrence):
     def forward(self, x, a0, Wu, bu, Wr, br, Wc, bc, bc_rec, mask, reverse):
         T, m, n = x.shape[1], x.shape[0], bu.shape[0]
         self._begin(x, mask, reverse, n)
-        Ws = (Wu, Wr, Wc)
-        self.W_a = np.concatenate([W[:n] for W in Ws], axis=1)
-        self.W_x = np.concatenate([W[n:] for W in Ws], axis=1)
-        b = np.concatenate([bu, br, bc])
+        xp, K, Ws = self.xp, self.K, (Wu, Wr, Wc)
+        self.W_a = xp.concatenate([W[:n] for W in Ws], axis=1)
+        self.W_x = xp.concatenate([W[n:] for W in Ws], axis=1)
+        b = xp.concatenate([bu, br, bc])
         XW = (self.X @ self.W_x).reshape(T, m, 3 * n)
         H = self._states(a0)
-        self.G, self.HC = np.empty((T, m, 3 * n), x.dtype), np.empty((T, m, n), x.dtype)
-        zh, product = np.empty((m, 3 * n), x.dtype), _StepProduct(self.W_a, m, x.dtype)
+        self.G, self.HC = xp.empty((T, m, 3 * n), x.dtype), xp.empty((T, m, n), x.dtype)
+        zh, product = xp.empty((m, 3 * n), x.dtype), _StepProduct(self.W_a, m, x.dtype)
         for t in range(T):
             product(H[t], zh)
             K.gru_after_forward_step(XW[t], zh, b, bc_rec, H[t], self._keep(t), self.G[t],
@@ -243,16 +250,16 @@ class GRUResetAfter(_Recurrence):
         return self._out(H[1:])
 
     def backward(self, g):
-        G, H, T, n = self._incoming(g), self.H, self.T, self.n
-        dZx, dZh = (np.empty((T, self.m, 3 * n), self.dtype) for _ in range(2))
-        dc_rec, direct = np.zeros_like(H[0]), np.zeros_like(H[0])
+        G, H, T, n, xp, K = self._incoming(g), self.H, self.T, self.n, self.xp, self.K
+        dZx, dZh = (xp.empty((T, self.m, 3 * n), self.dtype) for _ in range(2))
+        dc_rec, direct = xp.zeros_like(H[0]), xp.zeros_like(H[0])
         product = _StepProduct(self.W_a.T, self.m, self.dtype)
         for t in range(T - 1, -1, -1):
             K.gru_after_backward_step(G[t], dc_rec, direct, self.G[t], self.HC[t], H[t],
                                       self._keep(t), dZx[t], dZh[t])
             product(dZh[t], dc_rec)
         grads = self._gate_grads(H[:-1], dZh, dZx, 3)
-        db_rec = np.ones(T * self.m, self.dtype) @ dZh[..., 2 * n:].reshape(T * self.m, n)
+        db_rec = xp.ones(T * self.m, self.dtype) @ dZh[..., 2 * n:].reshape(T * self.m, n)
         return (self._dx(dZx, self.W_x), dc_rec + direct, *grads, db_rec)
 
 
@@ -264,6 +271,6 @@ class Embedding(Function):
         return E[ids]
 
     def backward(self, g):
-        rows = g.reshape(-1, g.shape[-1])
-        return (K.scatter_rows(self.ids.reshape(-1), np.ascontiguousarray(rows),
-                               self.vocab_size),)
+        xp = array_module(g)
+        rows = xp.ascontiguousarray(g.reshape(-1, g.shape[-1]))
+        return (kernels_for(xp).scatter_rows(self.ids.reshape(-1), rows, self.vocab_size),)

@@ -13,7 +13,8 @@ def lift(x, like: Tensor | None = None) -> Tensor:
     if isinstance(x, Tensor):
         return x
     if like is not None and isinstance(x, (int, float)) and backend.is_float(like.dtype):
-        return Tensor._wrap(np.asarray(x, dtype=like.dtype), False)
+        # On like's device: CuPy refuses to mix its arrays with NumPy's, even 0-d ones.
+        return Tensor._wrap(backend.array_module(like.data).asarray(x, dtype=like.dtype), False)
     return Tensor(x)
 
 

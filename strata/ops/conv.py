@@ -21,8 +21,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from strata.autograd import Function, ShapeError
+from strata.backend import array_module
 from strata.ops import kernels, parallel
 from strata.ops.common import lift
+from strata.ops.dispatch import kernels_for
 
 
 def output_size(n: int, f: int, s: int = 1, p: int = 0) -> int:
@@ -71,13 +73,17 @@ def _geometry(x_shape, window, stride, padding, op):
     return pads, tuple(sizes)
 
 
-def _pad(x, pads, value=0.0):
+def pad_images(x, pads, value=0.0):
+    """NHWC images padded by ``pads`` ((top, bottom), (left, right)) with ``value``,
+    C-contiguous, in x's array module."""
+    xp = array_module(x)
     if not any(before or after for before, after in pads):
-        return np.ascontiguousarray(x)
-    return np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
+        return xp.ascontiguousarray(x)
+    return xp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=value)
 
 
-def _crop(dxp, pads):
+def crop(dxp, pads):
+    """The inverse of pad_images' padding (a view)."""
     (top, bottom), (left, right) = pads
     return dxp[:, top:dxp.shape[1] - bottom, left:dxp.shape[2] - right, :]
 
@@ -128,12 +134,12 @@ class Conv2D(Function):
         self.flops = 2 * len(x) * out_hw[0] * out_hw[1] * fh * fw * n_c_prev * n_c  # one GEMM
         self.narrow = fh * fw * n_c_prev < NARROW
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
-            xp = self.xp = _pad(x, pads)
+            xp = self.xp = pad_images(x, pads)
             return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
         out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
         pixels = (fh, fw, stride) == (1, 1, 1)  # the patches are the pixels themselves
         if pixels:
-            self.cols = _pad(x, pads).reshape(-1, n_c_prev)
+            self.cols = pad_images(x, pads).reshape(-1, n_c_prev)
         elif self._transposed(out_hw):
             self.x = np.ascontiguousarray(x)
         else:  # dW needs the patches again: keep them all
@@ -145,7 +151,7 @@ class Conv2D(Function):
             cols = None if self.cols is None else self.cols[part.start * rows:part.stop * rows]
             out_part = out[part]
             blocks = ([(slice(None), cols)] if pixels else
-                      _patch_blocks(_pad(x[part], pads), fh, fw, stride, out_hw, cols))
+                      _patch_blocks(pad_images(x[part], pads), fh, fw, stride, out_hw, cols))
             for images, patches in blocks:
                 z = out_part[images].reshape(-1, n_c)
                 np.matmul(patches, W2, out=z)
@@ -212,7 +218,8 @@ class Conv2D(Function):
         def work(part):
             x = self.x[part]
             dW = np.zeros((n_c_prev, fh * fw * n_c), np.result_type(g, x)) if need_W else None
-            for images, patches in _patch_blocks(_pad(g[part], pads), fh, fw, 1, x.shape[1:3]):
+            padded = pad_images(g[part], pads)
+            for images, patches in _patch_blocks(padded, fh, fw, 1, x.shape[1:3]):
                 if need_x:
                     np.matmul(patches, W_rot, out=dx[part][images].reshape(-1, n_c_prev))
                 if need_W:
@@ -229,7 +236,8 @@ class Conv2D(Function):
         fh, fw, n_c_prev, n_c = self.W.shape
         g2, rows = g.reshape(-1, n_c), g.shape[1] * g.shape[2]
         dW = np.zeros((fh * fw * n_c_prev, n_c), np.result_type(g, self.x))
-        for images, patches in _patch_blocks(_pad(self.x, self.pads), fh, fw, 1, g.shape[1:3]):
+        padded = pad_images(self.x, self.pads)
+        for images, patches in _patch_blocks(padded, fh, fw, 1, g.shape[1:3]):
             dW += patches.T @ g2[images.start * rows:images.start * rows + len(patches)]
         return dW.reshape(self.W.shape)
 
@@ -249,7 +257,7 @@ class Conv2D(Function):
                 dxp[block] = kernels.col2im(dcols, dxp[block].shape, fh, fw, self.stride, Ho, Wo)
 
         parallel.over_images(work, len(dxp), self.flops, self.narrow)
-        return _crop(dxp, self.pads)
+        return crop(dxp, self.pads)
 
 
 def conv2d(x, W, b=None, stride: int = 1, padding="valid"):
@@ -270,35 +278,40 @@ def conv2d(x, W, b=None, stride: int = 1, padding="valid"):
         raise ValueError(f"conv2d: expected equal strides along n_H and n_W, got {stride!r}")
     pads, out_hw = _geometry(x.shape, W.shape[:2], s, padding, "conv2d")
     inputs = (x, W) if b is None else (x, W, b)
-    return Conv2D.apply(*inputs, stride=s[0], pads=pads, out_hw=out_hw)
+    fn = kernels_for(array_module(x.data)).Conv2D  # this class for NumPy arrays
+    return fn.apply(*inputs, stride=s[0], pads=pads, out_hw=out_hw)
 
 
 class MaxPool2D(Function):
     def forward(self, x, window, stride, pads, out_hw):
-        xp = _pad(x, pads, -np.inf)
-        out, self.arg = kernels.max_pool(xp, *window, stride, *out_hw)
-        self.xp_shape, self.pads = xp.shape, pads
+        self.kernels = kernels_for(array_module(x))
+        padded = pad_images(x, pads, -np.inf)
+        out, self.arg = self.kernels.max_pool(padded, *window, stride, *out_hw)
+        self.xp_shape, self.pads = padded.shape, pads
         return out
 
     def backward(self, g):
-        dxp = kernels.max_pool_backward(np.ascontiguousarray(g), self.arg, self.xp_shape)
-        return (_crop(dxp, self.pads),)
+        g = array_module(g).ascontiguousarray(g)
+        return (crop(self.kernels.max_pool_backward(g, self.arg, self.xp_shape), self.pads),)
 
 
 class AvgPool2D(Function):
     def forward(self, x, window, stride, pads, out_hw):
-        xp = _pad(x, pads)
+        self.kernels = kernels_for(array_module(x))
+        padded = pad_images(x, pads)
         # How many real (unpadded) inputs each window covers: padding is not averaged in.
-        real = _pad(np.ones((1, *x.shape[1:3], 1), x.dtype), pads)[0, :, :, 0]
+        # Computed from the shapes alone, on the host.
+        real = pad_images(np.ones((1, *x.shape[1:3], 1), x.dtype), pads)[0, :, :, 0]
         windows = np.lib.stride_tricks.sliding_window_view(real, window)[::stride, ::stride]
         self.count = np.ascontiguousarray(windows.sum(axis=(2, 3))[:out_hw[0], :out_hw[1]])
-        self.window, self.stride, self.xp_shape, self.pads = window, stride, xp.shape, pads
-        return kernels.avg_pool(xp, self.count, *window, stride, *out_hw)
+        self.window, self.stride, self.xp_shape, self.pads = window, stride, padded.shape, pads
+        return self.kernels.avg_pool(padded, self.count, *window, stride, *out_hw)
 
     def backward(self, g):
-        dxp = kernels.avg_pool_backward(np.ascontiguousarray(g), self.count, self.xp_shape,
-                                        *self.window, self.stride)
-        return (_crop(dxp, self.pads),)
+        g = array_module(g).ascontiguousarray(g)
+        dxp = self.kernels.avg_pool_backward(g, self.count, self.xp_shape, *self.window,
+                                             self.stride)
+        return (crop(dxp, self.pads),)
 
 
 def _pool(kind, x, f, stride, padding, name):

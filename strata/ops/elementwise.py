@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from strata.autograd import Function, unbroadcast
+from strata.backend import array_module
 from strata.ops.common import lift, lift_pair
 from strata.tensor import Tensor
 
@@ -77,13 +78,13 @@ class Pow(Function):
         gb = None
         if need_b:
             with np.errstate(divide="ignore", invalid="ignore"):
-                gb = unbroadcast(g * self.out * np.log(a), b.shape)
+                gb = unbroadcast(g * self.out * array_module(a).log(a), b.shape)
         return ga, gb
 
 
 class Exp(Function):
     def forward(self, a):
-        self.out = np.exp(a)
+        self.out = array_module(a).exp(a)
         return self.out
 
     def backward(self, g):
@@ -93,7 +94,7 @@ class Exp(Function):
 class Log(Function):
     def forward(self, a):
         self.a = a
-        return np.log(a)
+        return array_module(a).log(a)
 
     def backward(self, g):
         return (g / self.a,)
@@ -101,7 +102,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, a):
-        self.out = np.sqrt(a)
+        self.out = array_module(a).sqrt(a)
         return self.out
 
     def backward(self, g):
@@ -111,29 +112,29 @@ class Sqrt(Function):
 class Abs(Function):
     def forward(self, a):
         self.a = a
-        return np.abs(a)
+        return array_module(a).abs(a)
 
     def backward(self, g):
-        return (g * np.sign(self.a),)
+        return (g * array_module(g).sign(self.a),)
 
 
 class _Extremum(Function):
     """maximum/minimum: the gradient goes to the winning input; ties split it evenly."""
 
-    pick = staticmethod(np.maximum)
-    wins = staticmethod(np.greater)
+    pick, wins = "maximum", "greater"  # functions of the array module
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        self.out = self.pick(a, b)
+        self.out = getattr(array_module(a, b), self.pick)(a, b)
         return self.out
 
     def backward(self, g):
         a, b = self.a, self.b
-        weight = self.wins(a, b).astype(g.dtype)
+        xp = array_module(g)
+        weight = getattr(xp, self.wins)(a, b).astype(g.dtype)
         weight += 0.5 * (a == b)
-        if np.isnan(self.out).any():  # NaN wins, as in NumPy (a's if both are NaN)
-            weight = np.where(np.isnan(a), 1, np.where(np.isnan(b), 0, weight)).astype(g.dtype)
+        if xp.isnan(self.out).any():  # NaN wins, as in NumPy (a's if both are NaN)
+            weight = xp.where(xp.isnan(a), 1, xp.where(xp.isnan(b), 0, weight)).astype(g.dtype)
         need_a, need_b = self.needs_input_grad
         return (unbroadcast(g * weight, a.shape) if need_a else None,
                 unbroadcast(g * (1 - weight), b.shape) if need_b else None)
@@ -144,29 +145,30 @@ class Maximum(_Extremum):
 
 
 class Minimum(_Extremum):
-    pick = staticmethod(np.minimum)
-    wins = staticmethod(np.less)
+    pick, wins = "minimum", "less"
 
 
 class Where(Function):
     def forward(self, a, b, condition):
         self.shapes, self.condition = (a.shape, b.shape), condition
-        return np.where(condition, a, b)
+        return array_module(a, b).where(condition, a, b)
 
     def backward(self, g):
         need_a, need_b = self.needs_input_grad
-        return (unbroadcast(np.where(self.condition, g, 0), self.shapes[0]) if need_a else None,
-                unbroadcast(np.where(self.condition, 0, g), self.shapes[1]) if need_b else None)
+        where = array_module(g).where
+        return (unbroadcast(where(self.condition, g, 0), self.shapes[0]) if need_a else None,
+                unbroadcast(where(self.condition, 0, g), self.shapes[1]) if need_b else None)
 
 
 class Clip(Function):
     def forward(self, a, low, high):
-        self.inside = np.ones_like(a, dtype=bool)
+        xp = array_module(a)
+        self.inside = xp.ones_like(a, dtype=bool)
         if low is not None:
             self.inside &= a >= low
         if high is not None:
             self.inside &= a <= high
-        return np.clip(a, low, high)
+        return xp.clip(a, low, high)
 
     def backward(self, g):
         return (g * self.inside,)
@@ -244,7 +246,9 @@ def minimum(a, b):
 def where(condition, a, b):
     """Pick a where ``condition`` holds, else b; ``condition`` gets no gradient."""
     a, b = lift_pair(a, b)
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    # A NumPy or list condition goes to the operands' device.
+    xp = array_module(a.data, b.data)
+    cond = xp.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if cond.dtype != bool:
         raise TypeError(f"where: expected a boolean condition, got dtype {cond.dtype}")
     return Where.apply(a, b, condition=cond)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from strata.autograd import Function, ShapeError, unbroadcast
 from strata.ops.common import lift, lift_pair
 
@@ -28,9 +26,9 @@ class MatMul(Function):
             g2 = g2[..., None] if b.ndim == 1 else g2
         ga = gb = None
         if need_a:
-            ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
         if need_b:
-            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
         return ga, gb
 
 

@@ -5,30 +5,32 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from strata import backend
 from strata.autograd import Function, ShapeError
-from strata.ops import kernels, parallel
+from strata.backend import array_module
 from strata.ops.common import lift
+from strata.ops.dispatch import kernels_for
 from strata.tensor import Tensor
 
 
 class SoftmaxCrossEntropy(Function):
     def forward(self, z, labels):
+        xp = array_module(z)
         shifted = z - z.max(axis=-1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
         self.m = math.prod(z.shape[:-1])
         self.log_probs, self.labels = log_probs, labels
         if labels.dtype.kind in "iu":  # class indices
-            picked = np.take_along_axis(log_probs, labels[..., None], axis=-1)
-            return np.asarray(-picked.sum() / self.m, dtype=z.dtype)
-        return np.asarray(-(labels * log_probs).sum() / self.m, dtype=z.dtype)
+            picked = xp.take_along_axis(log_probs, labels[..., None], axis=-1)
+            return xp.asarray(-picked.sum() / self.m, dtype=z.dtype)
+        return xp.asarray(-(labels * log_probs).sum() / self.m, dtype=z.dtype)
 
     def backward(self, g):
-        dz = np.exp(self.log_probs)  # A = softmax(Z)
+        xp = array_module(g)
+        dz = xp.exp(self.log_probs)  # A = softmax(Z)
         if self.labels.dtype.kind in "iu":
-            np.put_along_axis(dz, self.labels[..., None],
-                              np.take_along_axis(dz, self.labels[..., None], axis=-1) - 1,
+            xp.put_along_axis(dz, self.labels[..., None],
+                              xp.take_along_axis(dz, self.labels[..., None], axis=-1) - 1,
                               axis=-1)
         else:
             dz -= self.labels
@@ -43,14 +45,16 @@ def softmax_cross_entropy(logits, labels):
     of the logits' shape without the last axis. The gradient is the course's dZ = (A - Y) / m.
     """
     logits = lift(logits)
-    y = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
+    # Labels given as NumPy arrays or lists go to the logits' device.
+    y = array_module(logits.data).asarray(labels.data if isinstance(labels, Tensor) else labels)
     if y.dtype.kind in "iu":
         if y.shape != logits.shape[:-1]:
             raise ShapeError(f"softmax_cross_entropy: expected class indices of shape "
                              f"{logits.shape[:-1]} for logits {logits.shape}, got {y.shape}")
         if y.size and (y.min() < 0 or y.max() >= logits.shape[-1]):
             raise ValueError(f"softmax_cross_entropy: class indices must lie in "
-                             f"[0, {logits.shape[-1]}), got [{y.min()}, {y.max()}]")
+                             f"[0, {logits.shape[-1]}), got [{y.min().item()}, "
+                             f"{y.max().item()}]")
     elif y.shape != logits.shape:
         raise ShapeError(f"softmax_cross_entropy: expected one-hot labels of shape "
                          f"{logits.shape} (or integer classes of shape {logits.shape[:-1]}), "
@@ -61,11 +65,10 @@ def softmax_cross_entropy(logits, labels):
 class Dropout(Function):
     def forward(self, x, keep_prob):
         # Inverted dropout: scale the kept units by 1/keep_prob so expected activations match
-        # test time, when no units are dropped.
-        from strata import backend
-
-        self.scaled_mask = (backend.rng().random(x.shape) < keep_prob) * x.dtype.type(
-            1 / keep_prob)
+        # test time, when no units are dropped. The mask is drawn on the host from the one
+        # Generator (so runs repeat, and resume, on any device) and sent to x's device.
+        scaled_mask = (backend.rng().random(x.shape) < keep_prob) * x.dtype.type(1 / keep_prob)
+        self.scaled_mask = array_module(x).asarray(scaled_mask)
         return x * self.scaled_mask
 
     def backward(self, g):
@@ -85,27 +88,21 @@ def dropout(x, keep_prob: float, training: bool = True):
 
 
 class BatchNorm(Function):
-    # Fused loops (strata/ops/kernels.py) on the (rows, features) view: one pass to normalize,
-    # one to reduce and one to write dx, instead of NumPy's eight or so.
-    # Large batches run in parts on several threads (parallel.over_rows).
+    # Fused loops on the (rows, features) view (cpu_kernels.py: one pass to normalize, one to
+    # reduce and one to write dx, instead of NumPy's eight or so), chosen by dispatch.
     def forward(self, x, gamma, beta, eps, stats, training):
         mean, var = stats
+        self.kernels = kernels_for(array_module(x))
         self.shape, self.training, self.gamma = x.shape, training, gamma
-        self.inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
-        x2 = _rows(x)
-        out, self.x_hat = np.empty_like(x2), np.empty_like(x2)
-        parallel.over_rows(lambda start, stop: kernels.normalize(
-            x2, mean, self.inv_std, gamma, beta, out, self.x_hat, start, stop), len(x2), x2.size)
+        self.inv_std = (1 / array_module(var).sqrt(var + eps)).astype(x.dtype)
+        out, self.x_hat = self.kernels.normalize(_rows(x), mean, self.inv_std, gamma, beta)
         return out.reshape(x.shape)
 
     def backward(self, g):
         need_x, need_gamma, need_beta = self.needs_input_grad
-        g2, x_hat = _rows(g), self.x_hat
-        dgamma, dbeta = sum(parallel.over_rows(
-            lambda start, stop: kernels.normalize_sums(g2, x_hat, start, stop), len(g2), g2.size))
-        scale, dx = (self.gamma * self.inv_std).astype(g.dtype), np.empty_like(g2)
-        parallel.over_rows(lambda start, stop: kernels.normalize_backward(
-            g2, x_hat, scale, dgamma, dbeta, self.training, dx, start, stop), len(g2), g2.size)
+        scale = (self.gamma * self.inv_std).astype(g.dtype)
+        dx, dgamma, dbeta = self.kernels.normalize_backward(_rows(g), self.x_hat, scale,
+                                                            self.training)
         dtype = g.dtype
         return (dx.reshape(self.shape) if need_x else None,
                 dgamma.astype(dtype) if need_gamma else None,
@@ -115,19 +112,12 @@ class BatchNorm(Function):
 def column_moments(x2):
     """Mean and population variance of each column of (rows, features) ``x2``, accumulated in
     float64 from values shifted by the first row (for accuracy)."""
-    M = x2.shape[0]
-    shift = x2[0].astype(np.float64)
-    # A non-finite shift would turn an inf column's mean into inf - inf = NaN (NumPy: inf).
-    shift[~np.isfinite(shift)] = 0.0
-    sums = sum(parallel.over_rows(
-        lambda start, stop: kernels.column_sums(x2, shift, start, stop), M, x2.size))
-    mean_shifted = sums[0] / M
-    return shift + mean_shifted, np.maximum(sums[1] / M - mean_shifted * mean_shifted, 0.0)
+    return kernels_for(array_module(x2)).column_moments(x2)
 
 
 def _rows(x):
     """x as a C-contiguous (rows, features) matrix: features on the last axis."""
-    return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    return array_module(x).ascontiguousarray(x).reshape(-1, x.shape[-1])
 
 
 def batch_norm(x, gamma, beta, eps: float = 1e-3, running=None):
@@ -148,6 +138,7 @@ def batch_norm(x, gamma, beta, eps: float = 1e-3, running=None):
     if running is None:
         stats = tuple(s.astype(x.dtype) for s in column_moments(_rows(x.data)))
     else:
-        stats = tuple(np.asarray(s, dtype=x.dtype) for s in running)
+        xp = array_module(x.data)
+        stats = tuple(xp.asarray(s, dtype=x.dtype) for s in running)
     out = BatchNorm.apply(x, gamma, beta, eps=eps, stats=stats, training=running is None)
     return out, stats

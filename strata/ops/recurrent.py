@@ -75,7 +75,7 @@ def _expected_shape(name: str, n_a: int, n_x: int) -> tuple:
 def _state(op: str, name: str, a, x: Tensor, n_a: int) -> Tensor:
     shape = (x.shape[0], n_a)
     if a is None:
-        return Tensor._wrap(np.zeros(shape, x.dtype), False)
+        return Tensor._wrap(backend.array_module(x.data).zeros(shape, x.dtype), False)
     a = lift(a)
     if a.shape != shape:
         raise ShapeError(f"{op}: expected {name} of shape (m, n_a) = {shape}, got {a.shape}")
@@ -84,16 +84,18 @@ def _state(op: str, name: str, a, x: Tensor, n_a: int) -> Tensor:
     return a
 
 
-def check_mask(op: str, mask, m: int, T: int) -> np.ndarray | None:
-    """A (m, T_x) mask of 0/1 (or booleans) as a boolean array; None stays None."""
+def check_mask(op: str, mask, m: int, T: int, like=None) -> np.ndarray | None:
+    """A (m, T_x) mask of 0/1 (or booleans) as a boolean array, on the device of the array
+    ``like`` (the sequences') when given; None stays None."""
     if mask is None:
         return None
-    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    xp = backend.array_module(like)
+    mask = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
     if mask.shape != (m, T):
         raise ShapeError(f"{op}: expected a mask of shape (m, T_x) = {(m, T)}, got {mask.shape}")
-    if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
+    if mask.dtype != bool and not ((mask == 0) | (mask == 1)).all():
         raise ValueError(f"{op}: a mask holds 0 (padding) or 1 (a real step), got values "
-                         f"{np.unique(mask)[:5]}")
+                         f"{np.unique(backend.to_numpy(mask))[:5]}")
     return mask.astype(bool)
 
 
@@ -105,7 +107,7 @@ def rnn(x, a0, parameters, mask=None, activation: str = "tanh", reverse: bool = 
         raise ValueError(f"rnn: expected activation 'tanh' or 'relu', got {activation!r}")
     ws, n_a = _weights("rnn", parameters, RNN_PARAMETERS, x)
     a0 = _state("rnn", "a0", a0, x, n_a)
-    mask = check_mask("rnn", mask, *x.shape[:2])
+    mask = check_mask("rnn", mask, *x.shape[:2], like=x.data)
     return bptt.RNN.apply(x, a0, *ws, mask=mask, reverse=reverse, relu=activation == "relu")
 
 
@@ -115,7 +117,7 @@ def lstm(x, a0, parameters, c0=None, mask=None, reverse: bool = False):
     x = _sequence("lstm", x)
     ws, n_a = _weights("lstm", parameters, LSTM_PARAMETERS, x)
     a0, c0 = _state("lstm", "a0", a0, x, n_a), _state("lstm", "c0", c0, x, n_a)
-    mask = check_mask("lstm", mask, *x.shape[:2])
+    mask = check_mask("lstm", mask, *x.shape[:2], like=x.data)
     sink: list = []  # receives the LSTM Function, recorded in the graph or not
     a = bptt.LSTM.apply(x, a0, c0, *ws, mask=mask, reverse=reverse, sink=sink)
     return a, bptt.FinalCell.apply(a, owner=sink[0])
@@ -128,7 +130,7 @@ def gru(x, a0, parameters, mask=None, reset_after: bool = False, reverse: bool =
     names = GRU_PARAMETERS + (("bc_rec",) if reset_after else ())
     ws, n_a = _weights("gru", parameters, names, x)
     a0 = _state("gru", "a0", a0, x, n_a)
-    mask = check_mask("gru", mask, *x.shape[:2])
+    mask = check_mask("gru", mask, *x.shape[:2], like=x.data)
     fn = bptt.GRUResetAfter if reset_after else bptt.GRU
     return fn.apply(x, a0, *ws, mask=mask, reverse=reverse)
 
@@ -162,7 +164,8 @@ def embedding(ids, E):
     """Rows of the embedding matrix E (vocab_size, n_e) for integer ids of any shape: the
     course's E o_j as a lookup, e.g. ids (m, T_x) -> (m, T_x, n_e)."""
     E = lift(E)
-    ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+    # Ids given as NumPy arrays or lists go to E's device.
+    ids = backend.array_module(E.data).asarray(ids.data if isinstance(ids, Tensor) else ids)
     if E.ndim != 2:
         raise ShapeError(f"embedding: expected E of shape (vocab_size, n_e), got {E.shape}")
     if ids.dtype.kind not in "iu":
@@ -170,5 +173,6 @@ def embedding(ids, E):
     if ids.size and (ids.min() < 0 or ids.max() >= E.shape[0]):
         bad = ids[(ids < 0) | (ids >= E.shape[0])]
         raise ValueError(f"embedding: token ids must lie in [0, {E.shape[0]}) for a vocabulary "
-                         f"of {E.shape[0]}, got {bad.size} outside (e.g. {bad.flat[0]})")
+                         f"of {E.shape[0]}, got {bad.size} outside (e.g. "
+                         f"{bad.reshape(-1)[0].item()})")
     return bptt.Embedding.apply(E, ids=ids.astype(np.intp, copy=False))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from strata.autograd import Function
+from strata.backend import array_module
 from strata.ops.common import kept_shape, lift, normalize_axes
 
 
@@ -27,7 +26,7 @@ class Sum(_Reduction):
         return a.sum(axis=axes, keepdims=keepdims)
 
     def backward(self, g):
-        return (np.broadcast_to(self.spread(g), self.shape),)
+        return (array_module(g).broadcast_to(self.spread(g), self.shape),)
 
 
 class Mean(_Reduction):
@@ -37,7 +36,7 @@ class Mean(_Reduction):
         return a.mean(axis=axes, keepdims=keepdims)
 
     def backward(self, g):
-        return (np.broadcast_to(self.spread(g) / self.n, self.shape),)
+        return (array_module(g).broadcast_to(self.spread(g) / self.n, self.shape),)
 
 
 class _Extreme(_Reduction):
@@ -45,7 +44,7 @@ class _Extreme(_Reduction):
 
     def forward(self, a, axes, keepdims):
         self.setup(a, axes)
-        extreme = self.reduce(a, axis=axes, keepdims=True)
+        extreme = getattr(a, self.reduce)(axis=axes, keepdims=True)
         self.hit = a == extreme
         return extreme if keepdims else extreme.reshape([n for i, n in enumerate(a.shape)
                                                          if i not in axes])
@@ -57,11 +56,11 @@ class _Extreme(_Reduction):
 
 
 class Max(_Extreme):
-    reduce = staticmethod(np.max)
+    reduce = "max"  # the array method
 
 
 class Min(_Extreme):
-    reduce = staticmethod(np.min)
+    reduce = "min"
 
 
 class Var(_Reduction):

@@ -3,9 +3,12 @@ squeeze, getitem, concatenate, stack, pad."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from strata.autograd import Function, ShapeError, unbroadcast
+from strata.backend import array_module
 from strata.ops.common import lift, normalize_axes
 from strata.tensor import Tensor
 
@@ -31,7 +34,7 @@ class Transpose(Function):
 class BroadcastTo(Function):
     def forward(self, a, shape):
         self.shape = a.shape
-        return np.broadcast_to(a, shape)
+        return array_module(a).broadcast_to(a, shape)
 
     def backward(self, g):
         return (unbroadcast(g, self.shape),)
@@ -50,37 +53,38 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, g):
-        full = np.zeros_like(g, shape=self.shape)
+        xp = array_module(g)
+        full = xp.zeros(self.shape, g.dtype)
         if _is_basic(self.index):
             full[self.index] = g
         else:  # repeated indices must add up, which plain assignment would not do
-            np.add.at(full, self.index, g)
+            xp.add.at(full, self.index, g)
         return (full,)
 
 
 class Concatenate(Function):
     def forward(self, *arrays, axis):
         self.axis = axis
-        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
-        return np.concatenate(arrays, axis=axis)
+        self.bounds = list(itertools.accumulate(a.shape[axis] for a in arrays))[:-1]
+        return array_module(*arrays).concatenate(arrays, axis=axis)
 
     def backward(self, g):
-        return tuple(np.split(g, self.bounds, axis=self.axis))
+        return tuple(array_module(g).split(g, self.bounds, axis=self.axis))
 
 
 class Stack(Function):
     def forward(self, *arrays, axis):
         self.axis = axis
-        return np.stack(arrays, axis=axis)
+        return array_module(*arrays).stack(arrays, axis=axis)
 
     def backward(self, g):
-        return tuple(np.moveaxis(g, self.axis, 0))
+        return tuple(array_module(g).moveaxis(g, self.axis, 0))
 
 
 class Pad(Function):
     def forward(self, a, widths, value):
         self.crop = tuple(slice(before, before + n) for (before, _), n in zip(widths, a.shape))
-        return np.pad(a, widths, constant_values=value)
+        return array_module(a).pad(a, widths, constant_values=value)
 
     def backward(self, g):
         return (g[self.crop],)
@@ -142,26 +146,27 @@ def squeeze(a, axis=None):
     return reshape(a, tuple(n for i, n in enumerate(a.shape) if i not in axes))
 
 
-def _plain_index(index):
-    """Replace tensors by arrays and boolean masks by their integer positions."""
+def _plain_index(index, xp):
+    """Replace tensors by arrays, lists and arrays by arrays of the module ``xp`` (the indexed
+    data's: a NumPy index goes to its device), boolean masks by their integer positions."""
     items = index if isinstance(index, tuple) else (index,)
     out = []
     for item in items:
         if isinstance(item, Tensor):
             item = item.data
-        if isinstance(item, list):
-            item = np.asarray(item)
-        if isinstance(item, np.ndarray) and item.dtype == bool:
-            out.extend(np.nonzero(item))
-        else:
-            out.append(item)
+        if isinstance(item, list) or (hasattr(item, "ndim") and not isinstance(item, np.generic)):
+            item = xp.asarray(item)
+            if item.dtype == bool:
+                out.extend(xp.nonzero(item))
+                continue
+        out.append(item)
     return tuple(out) if isinstance(index, tuple) or len(out) > 1 else out[0]
 
 
 def getitem(a, index):
     """a[index] with NumPy indexing (slices, ints, None, ..., integer arrays, boolean masks)."""
     a = lift(a)
-    return GetItem.apply(a, index=_plain_index(index))
+    return GetItem.apply(a, index=_plain_index(index, array_module(a.data)))
 
 
 def _same_rank(tensors, op):

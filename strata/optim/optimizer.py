@@ -107,8 +107,19 @@ class Optimizer:
         key = (param.data.shape, param.data.dtype.str)
         buf = self._buffers.get(key)
         if buf is None:
-            buf = self._buffers[key] = np.empty_like(param.data)
+            buf = self._buffers[key] = backend.array_module(param.data).empty_like(param.data)
         return buf
+
+    def to(self, device: str) -> Optimizer:
+        """Move the state arrays (v, s) to ``device``, as ``Model.to`` does with the model's
+        parameters; returns the optimizer."""
+        module = backend.device_module(device)
+        for state in self.state.values():
+            for key, value in state.items():
+                if _is_array(value):
+                    state[key] = backend.to_device(value, module)
+        self._buffers = {}
+        return self
 
     def state_dict(self) -> dict:
         """A checkpoint: hyperparameters as numbers, and ``"state.<i>.<name>"`` -> a copy of the
@@ -116,7 +127,7 @@ class Optimizer:
         out: dict = {name: getattr(self, name) for name in self.hyperparameters}
         for i, param in enumerate(self.params):
             for key, value in self.state.get(id(param), {}).items():
-                out[f"state.{i}.{key}"] = value.copy() if isinstance(value, np.ndarray) else value
+                out[f"state.{i}.{key}"] = value.copy() if _is_array(value) else value
         return out
 
     def load_state_dict(self, state_dict: Mapping) -> None:
@@ -155,12 +166,15 @@ class Optimizer:
         state = {}
         for key, fresh in template.items():
             value = entries[key]
-            if isinstance(fresh, np.ndarray):
+            if _is_array(fresh):
                 shape = getattr(value, "shape", None)
                 if shape != fresh.shape:
                     raise ShapeError(f"{name}.load_state_dict: state.{i}.{key} should have "
                                      f"shape {fresh.shape} (the parameter's), got {shape}")
-                state[key] = np.array(value, dtype=fresh.dtype, copy=True)
+                value = (np.array(value, dtype=fresh.dtype, copy=True)
+                         if backend.array_module(value) is np
+                         else value.astype(fresh.dtype, copy=True))
+                state[key] = backend.to_device(value, backend.array_module(fresh))
             elif isinstance(value, type(fresh)) or (  # an int step counter must stay an int
                     isinstance(value, numbers.Integral) and not isinstance(value, bool)):
                 state[key] = type(fresh)(value)
@@ -172,6 +186,11 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
         return f"{type(self).__name__}({args})"
+
+
+def _is_array(value) -> bool:
+    """An array of state (NumPy's, or a device's), as opposed to a number such as t."""
+    return isinstance(value, np.ndarray) or backend.array_module(value) is not np
 
 
 def _checked_parameters(owner: str, params) -> list[Tensor]:

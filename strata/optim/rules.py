@@ -9,8 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 
-import numpy as np
-
+from strata.backend import array_module
 from strata.optim import kernels
 from strata.optim.optimizer import FRACTION, POSITIVE, Optimizer
 
@@ -31,8 +30,9 @@ class GD(Optimizer):
 
     def update(self, param, grad, state) -> None:
         """W = W - lr * dW."""
+        xp = array_module(param.data)  # NumPy, or CuPy for a model on the GPU
         step = self._buffer(param)
-        np.multiply(grad, self.lr, out=step)
+        xp.multiply(grad, self.lr, out=step)
         param.data -= step
 
 
@@ -59,19 +59,20 @@ class Momentum(Optimizer):
 
     def init_state(self, param) -> dict:
         """The velocity v (zeros, as initialize_velocity) and the step counter t."""
-        return {"v": np.zeros_like(param.data), "t": 0}
+        return {"v": array_module(param.data).zeros_like(param.data), "t": 0}
 
     def update(self, param, grad, state) -> None:
         """v = beta*v + (1-beta)*dW; W = W - lr*v."""
+        xp = array_module(param.data)  # NumPy, or CuPy for a model on the GPU
         v, tmp, beta = state["v"], self._buffer(param), self.beta
         state["t"] += 1
         v *= beta
-        np.multiply(grad, 1.0 - beta, out=tmp)
+        xp.multiply(grad, 1.0 - beta, out=tmp)
         v += tmp
         scale = self.lr
         if self.bias_correction:
             scale /= 1.0 - beta ** state["t"]
-        np.multiply(v, scale, out=tmp)
+        xp.multiply(v, scale, out=tmp)
         param.data -= tmp
 
 
@@ -85,18 +86,19 @@ class RMSprop(Optimizer):
 
     def init_state(self, param) -> dict:
         """The running mean of squared gradients s, starting at zeros."""
-        return {"s": np.zeros_like(param.data)}
+        return {"s": array_module(param.data).zeros_like(param.data)}
 
     def update(self, param, grad, state) -> None:
         """s = beta2*s + (1-beta2)*dW**2; W = W - lr*dW / (sqrt(s) + epsilon)."""
+        xp = array_module(param.data)  # NumPy, or CuPy for a model on the GPU
         s, tmp, beta2 = state["s"], self._buffer(param), self.beta2
         s *= beta2
-        np.square(grad, out=tmp)
+        xp.square(grad, out=tmp)
         tmp *= 1.0 - beta2
         s += tmp
-        np.sqrt(s, out=tmp)
+        xp.sqrt(s, out=tmp)
         tmp += self.epsilon
-        np.divide(grad, tmp, out=tmp)
+        xp.divide(grad, tmp, out=tmp)
         tmp *= self.lr
         param.data -= tmp
 
@@ -118,10 +120,12 @@ class Adam(Optimizer):
 
     def init_state(self, param) -> dict:
         """v and s at zeros (as initialize_adam) and the step counter t (the first step is 1)."""
-        return {"v": np.zeros_like(param.data), "s": np.zeros_like(param.data), "t": 0}
+        zeros = array_module(param.data).zeros_like
+        return {"v": zeros(param.data), "s": zeros(param.data), "t": 0}
 
     def update(self, param, grad, state) -> None:
         """One Adam step with bias correction at this parameter's step t."""
+        xp = array_module(param.data)  # NumPy, or CuPy for a model on the GPU
         v, s = state["v"], state["s"]
         beta1, beta2 = self.beta1, self.beta2
         t = state["t"] = state["t"] + 1
@@ -135,15 +139,15 @@ class Adam(Optimizer):
             return
         tmp = self._buffer(param)
         v *= beta1
-        np.multiply(grad, 1.0 - beta1, out=tmp)
+        xp.multiply(grad, 1.0 - beta1, out=tmp)
         v += tmp
         s *= beta2
-        np.square(grad, out=tmp)
+        xp.square(grad, out=tmp)
         tmp *= 1.0 - beta2
         s += tmp
-        np.sqrt(s, out=tmp)
+        xp.sqrt(s, out=tmp)
         tmp += eps
-        np.divide(v, tmp, out=tmp)
+        xp.divide(v, tmp, out=tmp)
         tmp *= step
         param.data -= tmp
 
