@@ -21,7 +21,7 @@ from strata.vision import (
     semi_hard_triplets,
     verification_report,
 )
-from strata.vision.faces_train import downscale, one_shot_accuracy, train_encoder
+from strata.vision.faces_train import downscale, one_shot_accuracy, train_encoder, whiten
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 ATT = SHARED / "faces" / "att_faces.tar"
@@ -172,6 +172,23 @@ def test_encoder_learns_one_shot_on_unseen_generated_people():
     assert verification_report(*all_pairs(E, labels[labels >= 8]), tau).auc > 0.9
 
 
+def test_whiten_decorrelates_the_training_encodings_and_saves_as_one_model(tmp_path):
+    strata.seed(0)
+    encoder = strata.nn.Sequential([strata.nn.Flatten(), strata.nn.Dense(6), L2Normalize()])
+    X = np.random.default_rng(2).normal(size=(50, 4, 3, 1)).astype(np.float32)
+    whitened = whiten(encoder, X, eps=1e-6)
+    both = np.concatenate([X, X[:, :, ::-1]])  # fitted on the images and their mirrors
+    before_norm = strata.nn.Sequential(whitened.layers[:-1]).predict(both).astype(np.float64)
+    np.testing.assert_allclose(before_norm.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(before_norm.T), np.eye(6), atol=1e-3)
+    np.testing.assert_allclose(np.linalg.norm(whitened.predict(X), axis=1), 1.0, rtol=1e-5)
+    strata.save_model(whitened, tmp_path / "w.safetensors")
+    np.testing.assert_array_equal(strata.load_model(tmp_path / "w.safetensors").predict(X),
+                                  whitened.predict(X))
+    with pytest.raises(ValueError, match="whiten: expected eps > 0, got 0"):
+        whiten(encoder, X, eps=0)
+
+
 def test_downscale_averages_blocks():
     X = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
     np.testing.assert_array_equal(downscale(X)[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
@@ -200,9 +217,10 @@ def test_att_loader_names_the_missing_file(monkeypatch, tmp_path):
 
 def test_one_shot_on_unseen_att_people_meets_the_target(monkeypatch):
     """The issue's measured task: 4 folds x 10 unseen people, one-shot top-1 well above nearest
-    neighbour on pixels and on PCA. Measured: 0.934 mean (folds 0.931, 0.926, 0.981, 0.900)
-    against 0.864 and 0.849; the issue's target of 0.95 is not reached yet, so this asserts
-    the level reached (see docs/FACES.md)."""
+    neighbour on pixels and on PCA. Measured with the whitened encodings: 0.944 mean (folds
+    0.956, 0.926, 0.991, 0.906; 0.939 without whitening) against 0.864 and 0.849; the issue's
+    target of 0.95 is not reached yet, so this asserts the level reached with a margin for
+    run-to-run variation (BLAS thread counts move a fold by up to 0.02; see docs/FACES.md)."""
     if not ATT.is_file():
         pytest.skip(f"{ATT} is not there (see ../shared/datasets/SOURCES.md)")
     from strata.vision.faces_cli import FacesConfig

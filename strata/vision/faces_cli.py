@@ -40,6 +40,7 @@ class FacesConfig:
     mining: str = "batch-all"
     widths: list = field(default_factory=lambda: [32, 64, 128, 128])
     encoding_size: int = 128
+    whiten_eps: float | None = 0.01
     factor: int = 2
     people: int = 40
     seed: int = 0
@@ -50,7 +51,8 @@ class FacesConfig:
         """The keyword arguments of faces_train.train_encoder."""
         return {"epochs": self.epochs, "P": self.P, "K": self.K, "alpha": self.alpha,
                 "lr": self.lr, "mining": self.mining, "widths": tuple(self.widths),
-                "encoding_size": self.encoding_size, "seed": self.seed}
+                "encoding_size": self.encoding_size, "whiten_eps": self.whiten_eps,
+                "seed": self.seed}
 
 
 def load_images(config: FacesConfig):
@@ -130,7 +132,9 @@ def _report(config: FacesConfig, table: str, metrics: dict) -> str:
         f"- encoder: face_encoder(widths={config.widths}, encoding_size="
         f"{config.encoding_size}), triplet loss alpha {config.alpha}, {config.mining} mining, "
         f"batches of {config.P} people x {config.K} images, Adam lr {config.lr} (cosine), "
-        f"{config.epochs} epochs, mirror + 3-pixel shifts",
+        f"{config.epochs} epochs, mirror + 3-pixel shifts; "
+        + ("no whitening" if config.whiten_eps is None else
+           f"encodings PCA-whitened on the training people (eps {config.whiten_eps:g})"),
         f"- training: {total:.0f} s for the {config.folds} fold encoders on {os.cpu_count()} "
         f"cores; tau of the final encoder (all people): {config.tau:.4f}",
         "- one-shot: one enrolled image per person, every other image a query, averaged over "
@@ -196,7 +200,8 @@ def run_faces_train(args) -> int:
     """Train and measure the encoder as the options say and write its run folder."""
     config = FacesConfig(folds=args.folds, epochs=args.epochs, P=args.people_per_batch,
                          K=args.images_per_person, alpha=args.alpha, lr=args.lr,
-                         mining=args.mining, people=args.people, seed=args.seed)
+                         mining=args.mining, people=args.people, seed=args.seed,
+                         whiten_eps=None if args.no_whiten else FacesConfig.whiten_eps)
     out = args.out or "runs/faces"
     metrics = train(config, out, verbose=0 if args.quiet else 1,
                     overwrite=args.overwrite or not args.out)
@@ -256,6 +261,8 @@ def add_faces_parser(sub) -> None:
     t.add_argument("--people", type=_positive(int), default=d.people,
                    help="use the first N of the 40 people (quick trials)")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--no-whiten", action="store_true",
+                   help="keep the raw encodings (no PCA whitening fitted on training people)")
     t.add_argument("--out", help="run folder (default runs/faces, replaced by each run)")
     t.add_argument("--overwrite", action="store_true", help="replace the finished run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress output")

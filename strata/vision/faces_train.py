@@ -39,13 +39,41 @@ def encode_flip(model, X, batch_size: int = 256) -> np.ndarray:
     return E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
 
 
+def whiten(model, X, eps: float = 0.01, batch_size: int = 256):
+    """``model`` followed by PCA whitening of its encodings, then L2 normalization again: the
+    mean encoding of the images X and of their mirrors (the training images) is subtracted and
+    each principal direction of their covariance scaled by 1 / sqrt(variance + eps * the
+    largest variance), so that directions the training people barely use count as much as the
+    dominant ones, ``eps`` keeping the near-empty directions from exploding. A fixed Dense
+    layer, so the whitened encoder saves and loads as one model. Returns a new Sequential
+    sharing ``model``'s layers."""
+    from strata.nn import Dense, Sequential
+    from strata.vision.faces import L2Normalize, encode
+
+    if not isinstance(eps, (int, float, np.floating)) or isinstance(eps, bool) or eps <= 0:
+        raise ValueError(f"whiten: expected eps > 0, got {eps!r}")
+    X = np.asarray(X)
+    E = np.concatenate([encode(model, X, batch_size), encode(model, X[:, :, ::-1], batch_size)])
+    E = E.astype(np.float64)
+    mu = E.mean(0)
+    variances, V = np.linalg.eigh(np.cov((E - mu).T))
+    variances = np.maximum(variances, 0.0)
+    W = V / np.sqrt(variances + eps * max(variances.max(), 1e-12))
+    dense = Dense(W.shape[1])
+    dense.build(W.shape[0])
+    dense.W.data[...] = W
+    dense.b.data[...] = -mu @ W
+    return Sequential([*model.layers, dense, L2Normalize()])
+
+
 def train_encoder(X, labels, epochs: int = 150, P: int = 10, K: int = 5, alpha: float = 0.5,
                   lr: float = 3e-3, mining: str = "batch-all", widths=(32, 64, 128, 128),
                   encoding_size: int = 128, augment: bool = True, rotate: float = 0.0,
-                  seed: int = 0, progress: bool = False):
+                  whiten_eps: float | None = 0.01, seed: int = 0, progress: bool = False):
     """Train ``face_encoder`` with the triplet loss on labelled images: batches of P people x K
     images (PKSampler), triplets mined in each batch, Adam with a cosine-decayed learning rate,
-    random mirror, rotation up to ``rotate`` degrees and 3-pixel shifts when ``augment``.
+    random mirror, rotation up to ``rotate`` degrees and 3-pixel shifts when ``augment``; then,
+    unless ``whiten_eps`` is None, PCA whitening of the encodings fitted on X (``whiten``).
     Returns (model, losses per epoch)."""
     import strata
     from strata.data.augment import Compose, RandomCrop, RandomFlip, RandomRotation
@@ -85,6 +113,8 @@ def train_encoder(X, labels, epochs: int = 150, P: int = 10, K: int = 5, alpha: 
         history.append(total / len(sampler))
     if bar is not None:
         bar.close()
+    if whiten_eps is not None:
+        model = whiten(model, X, whiten_eps)
     return model, history
 
 
