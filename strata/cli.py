@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -111,24 +112,29 @@ def run_train(args) -> int:
     one with --resume)."""
     from strata import runfolder, runs
 
-    config = runs.RunConfig(dataset=args.dataset, arch=args.arch, hidden=args.hidden,
-                            optimizer=args.optimizer, lr=args.lr, lr_decay=args.lr_decay,
-                            epochs=args.epochs,
-                            batch_size=args.batch_size, l2=args.l2, keep_prob=args.keep_prob,
-                            augment=args.augment, seed=args.seed, human_error=args.human_error)
+    config = runs.RunConfig(**{f.name: getattr(args, f.name) for f in fields(runs.RunConfig)})
     out = args.resume or args.out or runfolder.numbered_run("runs")
     if args.resume:
         print(f"Resuming the interrupted run of {out} with its own config.json")
-    results = runs.train(config, out, verbose=0 if args.quiet else 1,
-                         resume=bool(args.resume), overwrite=args.overwrite)
+    if args.tensorboard is not None:  # the flag alone: in the partial folder until published
+        from strata.extras import require
+
+        require("tensorboardX", "tensorboard", "TensorBoard logging")  # before any message
+        live = args.tensorboard or runfolder.partial_path(out) / runs.TENSORBOARD
+        print(f"TensorBoard event files: {live}/ (follow with: tensorboard --logdir {live})")
+    results = runs.train(config, out, verbose=0 if args.quiet else 1, resume=bool(args.resume),
+                         overwrite=args.overwrite, tensorboard=args.tensorboard)
     if not (args.resume or args.out):
         runfolder.point_latest(Path(out))
     for name, values in results.items():
         print(f"{name:<6}" + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
     print(f"\n{runs.diagnosis(results, runs.read_config(out).human_error)}\n")
     latest = "" if args.resume or args.out else " (runs/latest points to it)"
-    print(f"Run written to {out}/{latest}: model.safetensors, config.json, history.csv, "
-          f"learning_curves.png, report.md")
+    print(f"Run written to {out}/{latest}: model.safetensors, config.json, data.json, "
+          f"history.csv, learning_curves.png, report.md")
+    if args.tensorboard is not None:
+        board = args.tensorboard or Path(out) / runs.TENSORBOARD
+        print(f"View its TensorBoard event files with: tensorboard --logdir {board}")
     return 0
 
 
@@ -137,7 +143,17 @@ def run_evaluate(args) -> int:
     from strata import runs
 
     config, model = runs.load_run(args.run)
-    _, dev_set, test_set, n_classes = runs.splits(config)
+    data = runs.run_data(config)
+    print(f"Data: {data.summary}")
+    recorded = Path(args.run) / "data.json"  # absent in runs written before it existed
+    if recorded.is_file():
+        import json
+
+        trained_on = json.loads(recorded.read_text()).get("summary")
+        if trained_on != data.summary:
+            print(f"strata evaluate: warning: the run was trained and measured on other data: "
+                  f"{trained_on}", file=sys.stderr)
+    dev_set, test_set, n_classes = data.dev, data.test, data.n_classes
     if model.loss is None:  # a run folder written before models were saved compiled
         model.compile(loss=runs._loss_name(n_classes, model), metrics=["accuracy"])
     for name, part in (("dev", dev_set), ("test", test_set)):
@@ -176,12 +192,18 @@ def run_predict(args) -> int:
 
 
 TRAIN_HELP = """Train a network on a dataset and write a run folder: model.safetensors,
-config.json, metrics.json, history.csv, learning curves and report.md.
+config.json, data.json, metrics.json, history.csv, learning curves and report.md.
 
 With no options: an MLP (64, 32 hidden units) on scikit-learn's 8x8 digits, in seconds.
-Image datasets (digits, mnist, catvnoncat, signs) are flattened for --arch mlp and kept NHWC
-(mnist as (m, 28, 28, 1)) for the conv archs. signs keeps the course's 120 test images as
-its test set, with 10 % of the 1080 training images as dev set.
+Image datasets (digits, mnist, fashion_mnist, catvnoncat, signs) are flattened for --arch mlp
+and kept NHWC (mnist as (m, 28, 28, 1)) for the conv archs. Data sets with a test set of
+their own keep it, with dev carved (seeded) from their training images: catvnoncat trains on
+the course's 209 training images (20 % of them as dev) and tests on its 50 test images;
+signs on the course's 1080 (10 % as dev) and 120; mnist and fashion_mnist on the 60,000
+training images (10,000 as dev) and the 10,000 test images. Without the training files, and
+no network to download them, mnist and fashion_mnist fall back to a split of the test images
+and say so. The others get a seeded 60/20/20 split. Every run prints the data it used and
+keeps it in report.md and data.json.
 
 examples:
   strata train --dataset moons --hidden 8 --lr 0.02
@@ -214,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=_positive(float), default=d.lr, help="learning rate alpha")
     train.add_argument("--lr-decay", type=_positive(float), default=d.lr_decay,
                        help="learning-rate decay per epoch: lr * decay^epoch (default 1: none)")
+    for name, what in (("beta", "momentum's beta"), ("beta1", "adam's beta1"),
+                       ("beta2", "adam's and rmsprop's beta2"),
+                       ("epsilon", "adam's and rmsprop's epsilon")):
+        train.add_argument(f"--{name}", type=float, help=f"{what} (default: the optimizer's)")
     train.add_argument("--epochs", type=_positive(int), default=d.epochs)
     train.add_argument("--batch-size", type=_positive(int), default=d.batch_size)
     train.add_argument("--l2", type=float, default=d.l2, help="L2 regularization lambda")
@@ -231,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the interrupted run of DIR from its last checkpoint, with "
                             "its own config.json (other options are ignored)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", nargs="?", const="", metavar="DIR",
+                       help="write TensorBoard event files (scalars, histograms) to DIR, or "
+                            "alone to the run folder's tensorboard/ (needs strata[tensorboard])")
     train.set_defaults(handler=run_train)
     evaluate = sub.add_parser("evaluate", help="metrics of a saved run on its dev/test sets")
     evaluate.add_argument("run", help="run folder written by strata train")

@@ -8,22 +8,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 import strata
 from strata import nn
-from strata.data import carve_train_dev, train_dev_test_split
+from strata.data.catalog import DATASETS, IMAGE_DATASETS, MIRROR_SAFE, RunData, load_run_data
 from strata.io import write_text_atomic
 
-DATASETS = ("digits", "moons", "circles", "planar", "catvnoncat", "mnist", "signs")
-#: Datasets of images, kept NHWC for the conv archs (the MLP flattens them).
-IMAGE_DATASETS = ("digits", "catvnoncat", "mnist", "signs")
-#: Image datasets whose labels survive a left-right mirror (hands and cats do; digits do not).
-MIRROR_SAFE = ("catvnoncat", "signs")
 #: "mlp": the L-layer network of --hidden; the others are ConvNets of strata.models.
 ARCHS = ("mlp", "convnet", "small_convnet", "lenet5", "resnet50")
 #: The training state of a run in progress, in its partial folder (removed when it finishes).
 CHECKPOINT = "checkpoint.safetensors"
+#: The run folder's TensorBoard event files (strata train --tensorboard).
+TENSORBOARD = "tensorboard"
 
 
 @dataclass
@@ -36,6 +31,10 @@ class RunConfig:
     optimizer: str = "adam"
     lr: float = 0.003
     lr_decay: float = 1.0  # lr = lr * lr_decay ** epoch (1: constant)
+    beta: float | None = None  # the optimizer's own hyperparameters; None: its default
+    beta1: float | None = None
+    beta2: float | None = None
+    epsilon: float | None = None
     epochs: int = 40
     batch_size: int = 64
     l2: float = 0.0
@@ -43,6 +42,11 @@ class RunConfig:
     augment: bool = False
     seed: int = 0
     human_error: float | None = None  # human-level error (proxy for Bayes) for the diagnosis
+
+    def optimizer_options(self) -> dict:
+        """The optimizer hyperparameters given (beta, beta1, beta2, epsilon), for compile."""
+        return {k: v for k in ("beta", "beta1", "beta2", "epsilon")
+                if (v := getattr(self, k)) is not None}
 
     def __post_init__(self):
         import math
@@ -79,34 +83,20 @@ class RunConfig:
         for name, ok, expected in checks:
             if not ok:
                 raise ValueError(f"{name}: expected {expected}, got {getattr(self, name)!r}")
+        own = OPTIMIZERS[self.optimizer.lower()].hyperparameters
+        for name, value in self.optimizer_options().items():
+            if name not in own:
+                raise ValueError(f"{name}={value!r}: the {self.optimizer} optimizer has no "
+                                 f"{name}; expected one of {', '.join(own)}")
+            interval, ok = own[name]
+            if not (number(value) and ok(value)):
+                raise ValueError(f"{name}: expected a number in {interval}, got {value!r}")
         if self.arch != "mlp" and self.dataset not in IMAGE_DATASETS:
             raise ValueError(f"arch {self.arch!r} needs images; expected a dataset among "
                              f"{', '.join(IMAGE_DATASETS)}, got {self.dataset!r}")
         if self.augment and self.arch == "mlp":
             raise ValueError("augment works on images: expected a conv arch (convnet, lenet5, "
                              "resnet50), got arch 'mlp'")
-
-
-def load_dataset(name: str, images: bool = False):
-    """(X, Y, n_classes) for a dataset name; Y holds class indices (m,) or 0/1 labels (m, 1).
-    Images are NHWC (m, n_H, n_W, n_C) when ``images``, else flattened rows."""
-    from strata import data
-
-    flat = not images
-    if name == "digits":
-        X, Y = data.load_digits(flatten=flat)
-        return X, Y, 10
-    if name == "mnist":
-        X, Y = data.load_mnist("test", flatten=flat)
-        return X, Y, 10
-    if name == "catvnoncat":
-        (X_train, Y_train), (X_test, Y_test), _ = data.load_catvnoncat(flatten=flat)
-        return np.concatenate([X_train, X_test]), np.concatenate([Y_train, Y_test]), 2
-    makers = {"moons": data.moons, "circles": data.circles, "planar": data.planar_flower}
-    if name not in makers:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
-    X, Y = makers[name]()
-    return X, Y, 2
 
 
 def build_model(config: RunConfig, n_classes: int, input_shape=None) -> nn.Sequential:
@@ -149,8 +139,8 @@ def _augmentation(config: RunConfig, image_hw):
     return Compose([RandomFlip(), crop] if config.dataset in MIRROR_SAFE else [crop])
 
 
-def _callbacks(config: RunConfig, out: Path) -> list:
-    callbacks = [nn.CSVLogger(out / "history.csv")]
+def _callbacks(config: RunConfig, out: Path, extra=()) -> list:
+    callbacks = [nn.CSVLogger(out / "history.csv"), *extra]
     if config.lr_decay < 1:
         from strata.optim.schedules import ExponentialDecay
 
@@ -173,44 +163,53 @@ def _loss_name(n_classes: int, model=None):
     return loss(from_logits=True)
 
 
-def splits(config: RunConfig):
-    """The run's train/dev/test sets, the same every time for the same config (seeded)."""
+def run_data(config: RunConfig) -> RunData:
+    """The run's data (strata.data.catalog): train/dev/test sets, the same every time for the
+    same config (seeded), and the line that says what they are."""
     strata.seed(config.seed)
-    images = config.arch != "mlp"
-    if config.dataset == "signs":  # keep the course's own test set; dev: 10 % of training
-        from strata.data.datasets import load_signs
+    return load_run_data(config.dataset, images=config.arch != "mlp")
 
-        (X, Y), test_set, classes = load_signs(flatten=not images)
-        return (*carve_train_dev(X, Y, 0.1), test_set, len(classes))
-    X, Y, n_classes = load_dataset(config.dataset, images)
-    return (*train_dev_test_split(X, Y), n_classes)
+
+def splits(config: RunConfig):
+    """The run's (train, dev, test, n_classes); ``run_data`` also says what they are."""
+    data = run_data(config)
+    return data.train, data.dev, data.test, data.n_classes
 
 
 def train(config: RunConfig, out_dir, verbose: int = 1, resume: bool = False,
-          overwrite: bool = False) -> dict:
+          overwrite: bool = False, tensorboard=None) -> dict:
     """Train as ``config`` says and publish the run folder ``out_dir``; returns the final
     metrics. The run is built in a locked partial folder beside ``out_dir`` with a checkpoint
     after every epoch; ``resume=True`` continues an interrupted one (its own config.json wins
-    over ``config``), ``overwrite=True`` replaces a finished one (see strata.runfolder)."""
-    from strata.runfolder import RunFolder
+    over ``config``), ``overwrite=True`` replaces a finished one (see strata.runfolder).
+    ``tensorboard``: a folder for TensorBoard event files, or "" for ``out_dir/tensorboard``
+    (written in the partial folder, published with the run); None: none."""
+    from strata.runfolder import RunFolder, partial_path
 
+    extra = [] if tensorboard is None else [nn.TensorBoard(  # before any folder: needs the extra
+        Path(tensorboard) if tensorboard else partial_path(out_dir) / TENSORBOARD)]
     with RunFolder(out_dir, overwrite=overwrite, resume=resume, purpose="strata train",
                    checkpoint=CHECKPOINT) as run:
         if resume:
             config = read_config(run.path)
         else:
             write_text_atomic(run.path / "config.json", json.dumps(asdict(config), indent=2) + "\n")
-        results = _train_into(run.path, config, verbose, resume)
+        results = _train_into(run.path, config, verbose, resume, extra)
         run.publish()
     return results
 
 
-def _train_into(out: Path, config: RunConfig, verbose: int, resume: bool) -> dict:
-    train_set, dev_set, test_set, n_classes = splits(config)
+def _train_into(out: Path, config: RunConfig, verbose: int, resume: bool, extra=()) -> dict:
+    data_used = run_data(config)
+    print(f"Data: {data_used.summary}")
+    write_text_atomic(out / "data.json", json.dumps(data_used.record(), indent=2) + "\n")
+    train_set, dev_set, test_set = data_used.train, data_used.dev, data_used.test
+    n_classes = data_used.n_classes
+    strata.seed(config.seed)  # initialization and batches as in a strata tune trial's
     model = build_model(config, n_classes, train_set[0].shape[1:])
     metrics = ["accuracy"] + (["f1"] if n_classes == 2 else [])
     model.compile(optimizer=config.optimizer, lr=config.lr, loss=_loss_name(n_classes),
-                  metrics=metrics, l2=config.l2)
+                  metrics=metrics, l2=config.l2, **config.optimizer_options())
     data = train_set
     if config.augment:
         from strata.data import Pipeline
@@ -220,7 +219,8 @@ def _train_into(out: Path, config: RunConfig, verbose: int, resume: bool) -> dic
     checkpoint = out / CHECKPOINT
     history = model.fit(*data, epochs=config.epochs, batch_size=config.batch_size,
                         validation_data=dev_set, verbose=verbose,
-                        callbacks=_callbacks(config, out), checkpoint=checkpoint, resume=resume)
+                        callbacks=_callbacks(config, out, extra), checkpoint=checkpoint,
+                        resume=resume)
     checkpoint.unlink()  # finished: the published run keeps the model, not the training state
     results = {name: model.evaluate(*part) for name, part in
                (("train", train_set), ("dev", dev_set), ("test", test_set))}
@@ -233,21 +233,24 @@ def _train_into(out: Path, config: RunConfig, verbose: int, resume: bool) -> dic
     two_d = train_set[0].shape[1:] == (2,)  # the course's planar, moons and circles data
     if two_d:
         plot_decision_boundary(model.predict, *train_set, out / "decision_boundary.png")
-    sizes = [len(part[0]) for part in (train_set, dev_set, test_set)]
-    write_text_atomic(out / "report.md", report(config, model, results, sizes, two_d))
+    write_text_atomic(out / "report.md", report(config, model, results, data_used, two_d))
     return results
 
 
-def report(config: RunConfig, model, results: dict, sizes: list,
+def report(config: RunConfig, model, results: dict, data: RunData,
            decision_boundary: bool = False) -> str:
-    """A short Markdown report: data, model, metrics, the diagnosis (avoidable bias, variance,
-    overfitting to the dev set, next actions), the plots."""
+    """A short Markdown report: data (the sets, their sizes and sources, any warning), model,
+    metrics, the diagnosis (avoidable bias, variance, overfitting to the dev set, next
+    actions), the plots."""
     layers = [type(layer).__name__ if "\n" in repr(layer) else repr(layer)
               for layer in model.layers]
     flips = ", flips" if config.dataset in MIRROR_SAFE else ""
     augment = f", augmented (random crops{flips})" if config.augment else ""
-    lines = [f"# strata run: {config.dataset}", "",
-             f"- examples: train {sizes[0]}{augment}, dev {sizes[1]}, test {sizes[2]}",
+    sizes = data.sizes
+    lines = [f"# strata run: {config.dataset}", "", f"- data: {data.summary}",
+             *([f"- **note:** {data.note}"] if data.note else []),
+             f"- examples: train {sizes['train']}{augment}, dev {sizes['dev']}, "
+             f"test {sizes['test']}",
              f"- model ({config.arch}): {' -> '.join(layers)}",
              f"- optimizer {config.optimizer}, lr {config.lr}"
              f"{f' x {config.lr_decay}^epoch' if config.lr_decay < 1 else ''}, "

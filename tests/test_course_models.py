@@ -87,7 +87,9 @@ def test_metrics_see_probabilities_when_training_on_logits():
 
 
 def _moons_accuracy(optimizer, epochs=3000, **kwargs):
-    strata.seed(3)
+    # Seed 3 (the course's) draws a He init whose 2-unit layer is dead on these moons
+    # (scikit-learn's make_moons, as in the course): every optimizer stays at 50 %.
+    strata.seed(0)
     X, Y = moons(300, noise=0.2)
     model = deep_network([2, 5, 2, 1], initializer="he")
     model.compile(optimizer=optimizer, lr=0.0007, loss="binary_crossentropy",

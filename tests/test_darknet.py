@@ -234,7 +234,7 @@ def test_an_unbuilt_model_without_input_shape_and_bad_writer_arguments(tmp_path)
 
 
 def test_pjreddies_yolov2_weights_when_present():
-    path = strata.data.datasets.data_dir() / "yolo" / "yolov2.weights"
+    path = strata.data.download.data_dir() / "yolo" / "yolov2.weights"
     if not path.exists():
         pytest.skip(f"no {path} (pjreddie.com/media/files/yolov2.weights; set STRATA_DATA)")
     model = yolov2((256, 256, 3), reorg="darknet")

@@ -1,15 +1,21 @@
-"""Data directory, checksummed fetch (tested without a network) and the real-data loaders."""
+"""Data directory, checksummed fetch (tested without a network: pooch's downloader replaced,
+or pooch's own HTTP downloader against a server on 127.0.0.1) and the real-data loaders."""
 
+import functools
 import gzip
 import hashlib
+import http.server
 import io
-import urllib.error
+import os
+import socket
+import threading
 import urllib.parse
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from memory import peak_bytes
 
 from strata import backend
@@ -17,7 +23,7 @@ from strata.data import (
     ChecksumError,
     DownloadError,
     data_dir,
-    datasets,
+    download,
     fetch,
     load_catvnoncat,
     load_digits,
@@ -27,6 +33,23 @@ from strata.data import (
 
 # The repository is <root>/main and the shared data is <root>/shared/datasets (see SOURCES.md).
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+POOCH_DOWNLOADER = download._downloader  # the real one, for the tests on 127.0.0.1
+
+
+def downloader(respond):
+    """A stand-in for ``download._downloader``: its downloader writes ``respond(url)`` into the
+    output (a path or an open file), as pooch's downloaders do."""
+    def make(progressbar=False):
+        def download(url, output_file, pooch):
+            data = respond(url)
+            if hasattr(output_file, "write"):
+                output_file.write(data)
+            else:
+                Path(output_file).write_bytes(data)
+
+        return download
+
+    return make
 
 
 @pytest.fixture(autouse=True)
@@ -34,10 +57,15 @@ def shared_data(monkeypatch):
     """Point STRATA_DATA at the shared data folder; no test may reach the network."""
     monkeypatch.setenv("STRATA_DATA", str(SHARED))
 
-    def no_network(url, *args, **kwargs):
+    def no_network(url):
         raise AssertionError(f"test tried to download {url}")
 
-    monkeypatch.setattr(datasets, "_urlopen", no_network)
+    monkeypatch.setattr(download, "_downloader", downloader(no_network))
+
+
+def offline(url):
+    raise requests.exceptions.ConnectionError(f"Failed to resolve {url}: Name or service not "
+                                              f"known")
 
 
 def need(*relative_paths):
@@ -52,19 +80,18 @@ def register(monkeypatch, tmp_path, payload: bytes, sha256="auto", name="toy/blo
     digest = hashlib.sha256(payload).hexdigest() if sha256 == "auto" else sha256
     root = tmp_path / "data"
     monkeypatch.setenv("STRATA_DATA", str(root))
-    monkeypatch.setitem(datasets.REMOTE_FILES, name, ("https://example.invalid/" + name,
+    monkeypatch.setitem(download.REMOTE_FILES, name, ("https://example.invalid/" + name,
                                                       digest, len(payload)))
     return root / name
 
 
 def serve(monkeypatch, payload: bytes, watch: Path | None = None):
-    """Replace the URL opener with one that serves ``payload`` (checking ``watch`` is absent)."""
-    class Response(io.BytesIO):
-        def read(self, n=-1):
-            assert watch is None or not watch.exists(), "final file appeared before verification"
-            return super().read(n)
+    """Replace the downloader with one that serves ``payload`` (checking ``watch`` is absent)."""
+    def respond(url):
+        assert watch is None or not watch.exists(), "final file appeared before verification"
+        return payload
 
-    monkeypatch.setattr(datasets, "_urlopen", lambda url, timeout=None: Response(payload))
+    monkeypatch.setattr(download, "_downloader", downloader(respond))
 
 
 def idx_bytes(a: np.ndarray, code: int) -> bytes:
@@ -95,7 +122,7 @@ def test_unknown_name_lists_known_names():
 
 
 def test_table_matches_every_shared_file():
-    present = [rel for rel in datasets.REMOTE_FILES if (SHARED / rel).is_file()]
+    present = [rel for rel in download.REMOTE_FILES if (SHARED / rel).is_file()]
     if not present:
         pytest.skip(f"no data files in {SHARED}")
     for rel in present:  # fetch verifies size/sha256 and must not touch the (blocked) network
@@ -107,17 +134,78 @@ def test_fetch_of_present_file_returns_path_without_network():
     assert fetch("catvnoncat/test_catvnoncat.h5") == SHARED / "catvnoncat/test_catvnoncat.h5"
 
 
-def test_download_from_file_url_is_atomic_and_verified(monkeypatch, tmp_path):
-    payload = b"strata" * 1000
-    source = tmp_path / "remote.bin"
-    source.write_bytes(payload)
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_server(monkeypatch, tmp_path):
+    """A folder served over HTTP on 127.0.0.1 (never through a proxy), with pooch's real
+    downloader back in place: (folder, base URL)."""
+    root = tmp_path / "remote"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1")
+    monkeypatch.setattr(download, "_downloader", POOCH_DOWNLOADER)
+    yield root, f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _serve_at(monkeypatch, tmp_path, url: str, payload: bytes):
     dest = register(monkeypatch, tmp_path, payload)
-    url, digest, size = datasets.REMOTE_FILES["toy/blob.bin"]
-    monkeypatch.setitem(datasets.REMOTE_FILES, "toy/blob.bin", (source.as_uri(), digest, size))
-    monkeypatch.setattr(datasets, "_urlopen", datasets.urllib.request.urlopen)
+    _, digest, size = download.REMOTE_FILES["toy/blob.bin"]
+    monkeypatch.setitem(download.REMOTE_FILES, "toy/blob.bin", (url, digest, size))
+    return dest
+
+
+def test_pooch_download_over_http_lands_in_place_with_the_umask(monkeypatch, tmp_path,
+                                                                local_server):
+    root, base = local_server
+    payload = b"strata" * 50_000
+    (root / "blob.bin").write_bytes(payload)
+    dest = _serve_at(monkeypatch, tmp_path, base + "blob.bin", payload)
     assert fetch("toy/blob.bin") == dest
     assert dest.read_bytes() == payload
     assert sorted(p.name for p in dest.parent.iterdir()) == ["blob.bin"]  # no temp file left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0o600
+
+
+def test_pooch_download_over_http_refuses_a_wrong_file(monkeypatch, tmp_path, local_server):
+    root, base = local_server
+    (root / "blob.bin").write_bytes(b"tampered bytes")
+    dest = _serve_at(monkeypatch, tmp_path, base + "blob.bin", b"expected bytes")
+    with pytest.raises(ChecksumError, match="checksum mismatch for blob.bin") as info:
+        fetch("toy/blob.bin")
+    assert hashlib.sha256(b"tampered bytes").hexdigest() in str(info.value)
+    assert list(dest.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("problem", ["404", "refused"])
+def test_pooch_download_failures_name_the_url_and_the_fix(monkeypatch, tmp_path, local_server,
+                                                          problem):
+    _, base = local_server
+    url = base + "missing.bin"
+    if problem == "refused":  # a port nobody listens on: what "offline" looks like locally
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{s.getsockname()[1]}/blob.bin"
+    dest = _serve_at(monkeypatch, tmp_path, url, b"data")
+    with pytest.raises(DownloadError) as info:
+        fetch("toy/blob.bin")
+    message = str(info.value)
+    assert f"could not download {url}" in message
+    assert str(dest) in message and "STRATA_DATA" in message
+    assert ("404" if problem == "404" else "refused") in message
+    assert list(dest.parent.iterdir()) == []
 
 
 def test_download_writes_nothing_before_the_checksum_passes(monkeypatch, tmp_path):
@@ -142,11 +230,7 @@ def test_checksum_mismatch_leaves_nothing_and_names_both_digests(monkeypatch, tm
 
 def test_offline_error_names_url_and_manual_fix(monkeypatch, tmp_path):
     dest = register(monkeypatch, tmp_path, b"data")
-
-    def offline(url, timeout=None):
-        raise urllib.error.URLError("Name or service not known")
-
-    monkeypatch.setattr(datasets, "_urlopen", offline)
+    monkeypatch.setattr(download, "_downloader", downloader(offline))
     with pytest.raises(DownloadError) as info:
         fetch("toy/blob.bin")
     message = str(info.value)
@@ -343,7 +427,7 @@ def _signs_remote(monkeypatch, tar_bytes: bytes):
     import json
     import tarfile
 
-    repo, commit, folder, _, _ = datasets.FOLDER_ARCHIVES[SIGNS[0]]
+    repo, commit, folder, _, _ = download.FOLDER_ARCHIVES[SIGNS[0]]
     files = {}
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
         for m in tar.getmembers():
@@ -355,15 +439,15 @@ def _signs_remote(monkeypatch, tar_bytes: bytes):
     raw = f"https://raw.githubusercontent.com/{repo}/{commit}/"
     asked = []
 
-    def urlopen(url, timeout=None):
+    def respond(url):
         asked.append(url)
         if url.startswith("https://api.github.com/"):
             assert commit in url
-            return io.BytesIO(json.dumps({"sha": commit, "tree": tree}).encode())
+            return json.dumps({"sha": commit, "tree": tree}).encode()
         assert url.startswith(raw), url
-        return io.BytesIO(files[urllib.parse.unquote(url[len(raw):])])
+        return files[urllib.parse.unquote(url[len(raw):])]
 
-    monkeypatch.setattr(datasets, "_urlopen", urlopen)
+    monkeypatch.setattr(download, "_downloader", downloader(respond))
     return asked
 
 
@@ -419,11 +503,7 @@ def test_missing_signs_offline_raises_download_error(monkeypatch, tmp_path):
     from strata.data.datasets import load_signs
 
     monkeypatch.setenv("STRATA_DATA", str(tmp_path))
-
-    def offline(url, timeout=None):
-        raise urllib.error.URLError("Name or service not known")
-
-    monkeypatch.setattr(datasets, "_urlopen", offline)
+    monkeypatch.setattr(download, "_downloader", downloader(offline))
     with pytest.raises(DownloadError, match="Name or service not known") as info:
         load_signs()
     message = str(info.value)

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import optuna
 import pytest
 
 from strata import cli
+from strata.runs import RunConfig
 from strata.tune.config import SearchConfig, SpaceFileError, load_search
 from strata.tune.panda import Panda
 from strata.tune.space import Dimension, Space
@@ -180,6 +182,31 @@ def test_strata_tune_writes_results_and_resumes(tmp_path, capsys):
     assert cli.main(["tune", str(space_file), "--out", str(out), "--quiet", "--trials", "6"]) == 0
     again = list(csv.DictReader((out / "results.csv").open()))
     assert len(again) == 6 and again[:4] == rows  # finished trials kept, two more run
+
+
+def test_strata_tune_keeps_the_best_trial_as_a_run_and_its_command(tmp_path, capsys):
+    out = tmp_path / "out"
+    space = GOOD.replace("[space]", '[space]\nbeta1 = { one_minus_log = [0.8, 0.99] }')
+    assert cli.main(["tune", str(_write(tmp_path, space)), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    best = max((r for r in csv.DictReader((out / "results.csv").open())),
+               key=lambda r: float(r["value"]))
+    dev = json.loads((out / "best" / "metrics.json").read_text())["dev"]["accuracy"]
+    assert dev == pytest.approx(float(best["value"]), abs=1e-9)  # the trial, trained again
+    command = re.search(r"reproduce it with: (strata train .*)\)", printed).group(1)
+    args = shlex.split(command)[1:]
+    assert float(args[args.index("--beta1") + 1]) == float(best["beta1"])
+    args[args.index("--out") + 1] = str(tmp_path / "again")
+    assert cli.main(args + ["--quiet"]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())["dev"]["accuracy"]
+    assert again == dev
+
+
+def test_run_config_refuses_a_hyperparameter_its_optimizer_lacks():
+    with pytest.raises(ValueError, match="beta1=0.9: the sgd optimizer has no beta1"):
+        RunConfig(optimizer="sgd", beta1=0.9)
+    with pytest.raises(ValueError, match=r"beta2: expected a number in \[0, 1\), got 1.5"):
+        RunConfig(beta2=1.5)
 
 
 def test_strata_tune_reports_a_bad_file(tmp_path, capsys):

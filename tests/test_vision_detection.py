@@ -167,7 +167,10 @@ def test_detect_commands_on_a_tiny_shapes_run(tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 <= metrics["map50"] <= 1 and metrics["train_seconds"] > 0
     assert (run / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
-    assert "mAP@0.5" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "mAP@0.5" in printed
+    assert ("Data: shapes: train 64 / eval 16 canvases of 64x64 (generated shapes, two seeded "
+            "streams)") in printed
 
     X, _, _ = shapes_dataset(2, size=64, seed=9)
     grey = tmp_path / "grey.png"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strata
-from strata.data.datasets import data_dir
+from strata.data.download import data_dir
 from strata.losses import NonFiniteError
 from strata.vision.yolo import (
     decode,

@@ -15,10 +15,6 @@ from strata.data.augment import (
 )
 from strata.data.batches import iterate_minibatches, random_mini_batches
 from strata.data.datasets import (
-    ChecksumError,
-    DownloadError,
-    data_dir,
-    fetch,
     load_catvnoncat,
     load_digits,
     load_fashion_mnist,
@@ -26,6 +22,7 @@ from strata.data.datasets import (
     load_signs,
     read_idx,
 )
+from strata.data.download import ChecksumError, DownloadError, data_dir, fetch
 from strata.data.faces import load_att_faces
 from strata.data.generated import circles, moons, planar_flower
 from strata.data.pipeline import Pipeline

@@ -2,7 +2,7 @@
 
 The file ``faces/att_faces.tar`` of the data directory (``strata.data.data_dir()``) is read in
 memory, member by member, and never extracted. Its SHA-256 is checked by ``fetch`` against the
-table of known files (strata/data/datasets.py).
+table of known files (strata/data/download.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ PEOPLE, PER_PERSON, HEIGHT, WIDTH = 40, 10, 112, 92
 
 def _archive_path():
     """The checked path of the archive; a clear error when it is not in the data directory."""
-    from strata.data.datasets import DownloadError, data_dir, fetch
+    from strata.data.download import DownloadError, data_dir, fetch
 
     path = data_dir() / ATT_FACES
     if not path.is_file():

@@ -34,41 +34,34 @@ def planar_flower(m: int = 400, petals: int = 4, noise: float = 0.2, rng=None):
     return X, Y
 
 
-def _noisy(X, noise, rng):
-    if noise < 0:
-        raise ValueError(f"expected noise >= 0, got {noise}")
-    return (X + rng.standard_normal(X.shape) * noise).astype(backend.get_default_dtype())
-
-
-def _split_counts(m: int, name: str) -> tuple[int, int]:
+def _two_class(make, name: str, m: int, noise: float, rng, **kwargs):
+    """X (m, 2), Y (m, 1) from scikit-learn's generator ``make``: the first class (label 0) gets
+    the extra example when m is odd; the seed is an int drawn from ``rng`` (strata's Generator
+    when None), so ``strata.seed`` makes the data repeatable."""
     if m < 2:
         raise ValueError(f"{name}: expected at least 2 examples, got m={m}")
-    return m - m // 2, m // 2
+    if not noise >= 0:
+        raise ValueError(f"{name}: expected noise >= 0, got {noise}")
+    seed = int((backend.rng() if rng is None else rng).integers(2 ** 32))
+    X, y = make(n_samples=(m - m // 2, m // 2), noise=noise, random_state=seed, **kwargs)
+    dtype = backend.get_default_dtype()
+    return X.astype(dtype), y.reshape(-1, 1).astype(dtype)
 
 
 def moons(m: int = 300, noise: float = 0.2, rng=None):
-    """Two interleaving half circles (course 2 week 2's optimization data): X (m, 2), Y (m, 1)."""
-    rng = backend.rng() if rng is None else rng
-    n_out, n_in = _split_counts(m, "moons")
-    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
-    X = np.concatenate([np.c_[np.cos(t_out), np.sin(t_out)],
-                        np.c_[1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5]])
-    Y = np.r_[np.zeros(n_out), np.ones(n_in)].reshape(-1, 1).astype(backend.get_default_dtype())
-    order = rng.permutation(m)
-    return _noisy(X, noise, rng)[order], Y[order]
+    """Two interleaving half circles (course 2 week 2's optimization data, scikit-learn's
+    ``make_moons`` as in the course): X (m, 2), Y (m, 1), shuffled."""
+    from sklearn.datasets import make_moons  # noqa: PLC0415 -- slow import
+
+    return _two_class(make_moons, "moons", m, noise, rng)
 
 
 def circles(m: int = 300, noise: float = 0.05, factor: float = 0.8, rng=None):
-    """A circle inside a circle (course 2 week 1's initialization data): X (m, 2), Y (m, 1);
-    the inner circle (label 1) has radius ``factor``."""
+    """A circle inside a circle (course 2 week 1's initialization data, scikit-learn's
+    ``make_circles`` as in the course): X (m, 2), Y (m, 1), shuffled; the inner circle
+    (label 1) has radius ``factor``."""
     if not 0 < factor < 1:
         raise ValueError(f"circles: expected 0 < factor < 1, got {factor}")
-    rng = backend.rng() if rng is None else rng
-    n_out, n_in = _split_counts(m, "circles")
-    t_out = np.linspace(0, 2 * np.pi, n_out, endpoint=False)
-    t_in = np.linspace(0, 2 * np.pi, n_in, endpoint=False)
-    X = np.concatenate([np.c_[np.cos(t_out), np.sin(t_out)],
-                        factor * np.c_[np.cos(t_in), np.sin(t_in)]])
-    Y = np.r_[np.zeros(n_out), np.ones(n_in)].reshape(-1, 1).astype(backend.get_default_dtype())
-    order = rng.permutation(m)
-    return _noisy(X, noise, rng)[order], Y[order]
+    from sklearn.datasets import make_circles  # noqa: PLC0415 -- slow import
+
+    return _two_class(make_circles, "circles", m, noise, rng, factor=factor)

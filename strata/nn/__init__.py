@@ -9,6 +9,7 @@ from strata.nn.callbacks import (
     History,
     LearningRateScheduler,
     ModelCheckpoint,
+    TensorBoard,
 )
 from strata.nn.checkpoint import load_checkpoint, save_checkpoint
 from strata.nn.conv import AvgPool2D, Conv2D, GlobalAveragePooling2D, MaxPool2D, ZeroPadding2D
@@ -51,7 +52,7 @@ LAYERS.update({cls.__name__: cls for cls in (
 __all__ = [
     "Module", "Model", "Sequential", "Callback", "History", "CostPrinter", "EarlyStopping",
     "TrainingInterrupted", "save_checkpoint", "load_checkpoint", "register",
-    "ModelCheckpoint", "CSVLogger", "LearningRateScheduler",
+    "ModelCheckpoint", "CSVLogger", "LearningRateScheduler", "TensorBoard",
     "Dense", "Activation", "Flatten", "Dropout", "BatchNorm",
     "Conv2D", "MaxPool2D", "AvgPool2D", "ZeroPadding2D", "GlobalAveragePooling2D",
     "Add", "Concatenate", "Residual", "Parallel",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +203,98 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs):
         logs["lr"] = float(np.float64(self.model.optimizer.lr))
+
+
+class TensorBoard(Callback):
+    """Event files for TensorBoard (``pip install 'strata[tensorboard]'``), written with
+    tensorboardX into ``log_dir``: every epoch the logs (loss, metrics, val_ metrics) under
+    their History names and the learning rate as ``lr``; every ``histogram_freq`` epochs (0:
+    never) histograms ``weights/<name>`` of the parameters and ``gradients/<name>`` of their
+    gradients from the epoch's last step; once, ``images`` (an NHWC batch, floats in [0, 1] or
+    uint8) as ``images/<i>``. View them with ``tensorboard --logdir log_dir``.
+
+    The files are append-only logs flushed after every epoch and closed when training ends,
+    however it ends. A fit that starts past epoch 0 (a resumed run) purges the events of its
+    epochs and later that an earlier writer left, so TensorBoard shows each epoch once."""
+
+    def __init__(self, log_dir, histogram_freq: int = 1, images=None):
+        from strata.extras import require
+
+        tensorboardX = require("tensorboardX", "tensorboard", "TensorBoard logging")
+        if isinstance(histogram_freq, bool) or not isinstance(
+                histogram_freq, (int, np.integer)) or histogram_freq < 0:
+            raise ValueError(f"TensorBoard: expected histogram_freq to be an integer >= 0 (0: "
+                             f"no histograms), got {histogram_freq!r}")
+        self.log_dir, self.histogram_freq = Path(log_dir), int(histogram_freq)
+        self.images = None if images is None else _sample_images(images)
+        self._writer_class, self.writer = tensorboardX.SummaryWriter, None
+        self.images_written = False
+
+    def on_train_begin(self, logs):
+        self.images_written = False
+
+    def _open(self, epoch: int):
+        if self.writer is None:
+            # tensorboardX names files by the second: a suffix keeps two writers of one second
+            # (a fit resumed at once) from overwriting each other, and sorts them in order.
+            suffix = f".{os.getpid()}.{next(_WRITERS):06d}"
+            self.writer = self._writer_class(str(self.log_dir), purge_step=epoch or None,
+                                             filename_suffix=suffix)
+        return self.writer
+
+    def on_epoch_begin(self, epoch, logs):
+        self._open(epoch)
+
+    def on_epoch_end(self, epoch, logs):
+        writer = self._open(epoch)
+        scalars = {k: v for k, v in logs.items() if isinstance(v, (int, float, np.number))}
+        optimizer = getattr(self.model, "optimizer", None)
+        if "lr" not in scalars and optimizer is not None:
+            scalars["lr"] = float(optimizer.lr)
+        for name, value in scalars.items():
+            writer.add_scalar(name, float(value), epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            for name, p in self.model.named_parameters():
+                writer.add_histogram(f"weights/{name}", _host(p.data), epoch)
+                if p.grad is not None:  # None for frozen parameters
+                    writer.add_histogram(f"gradients/{name}", _host(p.grad), epoch)
+        if self.images is not None and not self.images_written:
+            for i, image in enumerate(self.images):
+                writer.add_image(f"images/{i}", image, epoch, dataformats="HWC")
+            self.images_written = True
+        writer.flush()
+
+    def on_train_end(self, logs):
+        if self.writer is None:
+            return
+        writer, self.writer = self.writer, None
+        writer.close()
+        from strata.files import fsync_folder
+
+        for path in self.log_dir.glob("events.out.tfevents.*"):  # durable before a publish
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        fsync_folder(self.log_dir)
+
+
+_WRITERS = itertools.count()
+
+
+def _host(a) -> np.ndarray:
+    """A NumPy array of ``a`` (copied from the GPU for a CuPy array)."""
+    return a.get() if type(a).__module__.startswith("cupy") else np.asarray(a)
+
+
+def _sample_images(images) -> np.ndarray:
+    """The images TensorBoard shows: uint8 as given, floats clipped into [0, 1]."""
+    images = _host(images)
+    kind = images.dtype == np.uint8 or np.issubdtype(images.dtype, np.floating)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4) or not len(images) or not kind:
+        raise ValueError(f"TensorBoard: expected images as an NHWC array (m, n_H, n_W, n_C) "
+                         f"of uint8 or floats in [0, 1], with m >= 1 and n_C 1, 3 or 4, got "
+                         f"{images.dtype} {images.shape}")
+    if images.dtype == np.uint8:
+        return images
+    if not np.isfinite(images).all():
+        raise ValueError("TensorBoard: the images hold NaN or inf; expected values in [0, 1]")
+    return np.clip(images.astype(np.float32), 0.0, 1.0)

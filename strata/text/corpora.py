@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strata.data.datasets import fetch
+from strata.data.download import fetch
 
 
 def _read(path: Path) -> str:

@@ -110,6 +110,7 @@ def _train_into(out: Path, config: LMConfig, verbose: int) -> dict:
     texts = corpus(config)
     vocab = Vocabulary.build(texts, level=config.level, lower=config.lower)
     train_pairs, dev_pairs = pairs(config, vocab, texts)
+    print(f"Data: {data_summary(config, texts, len(train_pairs), len(dev_pairs))}")
     strata.seed(config.seed)
     model = language_model(len(vocab), config.cell, config.units, config.layers,
                            config.embedding)
@@ -132,6 +133,19 @@ def _train_into(out: Path, config: LMConfig, verbose: int) -> dict:
                "vocab_size": len(vocab), "train_sequences": len(train_pairs)}
     _write(out, config, model, vocab, losses, metrics)
     return metrics
+
+
+def data_summary(config: LMConfig, texts, n_train: int, n_dev: int) -> str:
+    """The line that says what a run trains on: corpus, sequences per set, source."""
+    source = {"dinos": "the course's dinos.txt", "shakespeare": "the course's shakespeare.txt"
+              }.get(config.dataset, config.dataset)
+    if config.mode == "stream":
+        kind, whole = "windows", f"{len(texts)} characters in windows of {config.seq_length}"
+    else:
+        kind, whole = "lines", f"{len(texts)} lines"
+    return (f"{config.dataset}: train {n_train} / dev {n_dev} {kind} (a seeded "
+            f"{100 * (1 - config.dev_fraction):g}/{100 * config.dev_fraction:g} split of "
+            f"{source}, {whole})")
 
 
 def _progress(steps: int):

@@ -47,10 +47,15 @@ def _hidden(params: dict) -> list:
 def mlp_config(params: dict):
     """The RunConfig of a trial: ``layers`` x ``units`` (or ``hidden``) ReLU layers, etc."""
     from strata import runs
+    from strata.optim import OPTIMIZERS
 
     keys = ("dataset", "optimizer", "lr", "epochs", "batch_size", "l2", "keep_prob", "seed")
-    return runs.RunConfig(hidden=_hidden(params),
-                          **{k: params[k] for k in keys if k in params})
+    given = {k: params[k] for k in keys if k in params}
+    rule = OPTIMIZERS.get(str(given.get("optimizer", runs.RunConfig.optimizer)).lower())
+    own = rule.hyperparameters if rule else {}  # an unknown name: RunConfig says so
+    given.update({k: params[k] for k in ("beta", "beta1", "beta2", "epsilon")
+                  if k in params and k in own})  # a trial of another optimizer ignores them
+    return runs.RunConfig(hidden=_hidden(params), **given)
 
 
 def train_mlp(params: dict, report=None) -> float:
@@ -59,17 +64,13 @@ def train_mlp(params: dict, report=None) -> float:
     The optimizer receives the hyperparameters it has among beta, beta1, beta2 and epsilon.
     """
     from strata import runs
-    from strata.optim import OPTIMIZERS
 
     config = mlp_config(params)
     train_set, dev_set, _, n_classes = _splits(config.dataset, config.seed)
     strata.seed(config.seed)
     model = runs.build_model(config, n_classes, train_set[0].shape[1:])
-    own = OPTIMIZERS[config.optimizer].hyperparameters
-    extra = {k: params[k] for k in ("beta", "beta1", "beta2", "epsilon")
-             if k in params and k in own}
     model.compile(optimizer=config.optimizer, lr=config.lr, loss=runs._loss_name(n_classes),
-                  metrics=["accuracy"], l2=config.l2, **extra)
+                  metrics=["accuracy"], l2=config.l2, **config.optimizer_options())
     callbacks = [] if report is None else [_Reporter(report)]
     history = model.fit(*train_set, epochs=config.epochs, batch_size=config.batch_size,
                         validation_data=dev_set, verbose=0, callbacks=callbacks)

@@ -107,6 +107,13 @@ def _train_into(out: Path, config: DetectConfig, verbose: int, resume: bool) -> 
 
     images, boxes, classes = dataset(config, "train")
     test = dataset(config, "eval")
+    from strata.vision.datasets import MNIST_PARTS
+
+    (a, b), (c, d) = MNIST_PARTS["train"], MNIST_PARTS["eval"]
+    source = (f"digits of MNIST's test images {a}-{b - 1} / {c}-{d - 1}, in the data folder"
+              if config.dataset == "digits" else "generated shapes, two seeded streams")
+    print(f"Data: {config.dataset}: train {len(images)} / eval {len(test[0])} canvases of "
+          f"{config.image_size}x{config.image_size} ({source})")
     n_classes, names = len(DATASETS[config.dataset]), DATASETS[config.dataset]
     timer = detector.TrainingTimer()
     monitor = detector.DetectionMAP(*(part[:MONITORED] for part in test), n_classes)
