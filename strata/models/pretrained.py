@@ -95,48 +95,35 @@ def load_weights(model, path, preprocessing: bool = True):
     return model
 
 
-def build_from_shapes(module, input_shape) -> tuple:
+def build_from_shapes(module, input_shape, found: list | None = None) -> tuple:
     """Create every lazily-built parameter of ``module`` from shapes alone (no forward pass:
-    VGG at 224x224 needs none of its 20 GFLOPs to know its shapes); returns the output shape."""
+    VGG at 224x224 needs none of its 20 GFLOPs to know its shapes); returns the output shape.
+    ``found``: a list that receives (layer, input shape) of every Conv2D, Dense and BatchNorm,
+    in order."""
     shape = tuple(input_shape)
     if isinstance(module, Sequential):
         for layer in module.layers:
-            shape = build_from_shapes(layer, shape)
+            shape = build_from_shapes(layer, shape, found)
         return shape
     if isinstance(module, Residual):
-        out = build_from_shapes(module.main, shape)
+        out = build_from_shapes(module.main, shape, found)
         if module.shortcut is not None:
-            build_from_shapes(module.shortcut, shape)
+            build_from_shapes(module.shortcut, shape, found)
         return out
     if isinstance(module, (Conv2D, Dense)) and module.W is None:
         module.build(shape[-1])
     elif isinstance(module, BatchNorm) and module.gamma is None:
         module.build(shape[-1])
+    if found is not None and isinstance(module, (Conv2D, Dense, BatchNorm)):
+        found.append((module, shape))
     return count_parameters(module, shape).output_shape
 
 
 def weighted_layers(model) -> list:
     """(layer, input shape) of every Conv2D, Dense and BatchNorm of ``model`` in order, after
     building it from its input shape (NOMINAL_INPUT when it has none)."""
-    shape = getattr(model, "input_shape", None) or NOMINAL_INPUT
-    build_from_shapes(model, shape)
     found = []
-
-    def walk(module, shape):
-        if isinstance(module, Sequential):
-            for layer in module.layers:
-                shape = walk(layer, shape)
-            return shape
-        if isinstance(module, Residual):
-            out = walk(module.main, shape)
-            if module.shortcut is not None:
-                walk(module.shortcut, shape)
-            return out
-        if isinstance(module, (Conv2D, Dense, BatchNorm)):
-            found.append((module, shape))
-        return count_parameters(module, shape).output_shape
-
-    walk(model, shape)
+    build_from_shapes(model, getattr(model, "input_shape", None) or NOMINAL_INPUT, found)
     return found
 
 
