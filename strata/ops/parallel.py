@@ -25,7 +25,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-MIN_ELEMENTS = 1 << 18  # per over_rows call: 1 MiB of float32 rows is worth two cores
+MIN_ELEMENTS = 1 << 20  # per over_rows call: the small ResNet's 2M splits, LeNet-5's 0.6M not
 MIN_FLOPS = 64e6  # per call: a 1x1 ResNet shortcut (67 MFLOP) splits, LeNet-5's conv (61) not
 MAX_THREADS = 8  # beyond this the Python between the GEMMs would contend for the GIL
 
