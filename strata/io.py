@@ -14,6 +14,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save
 
+from strata import backend
 from strata.files import atomic_write, write_text_atomic  # noqa: F401 -- public here too
 
 FORMAT = "strata-model/1"
@@ -24,7 +25,8 @@ def save_model(model, path, include_optimizer: bool = True) -> Path:
     (classes by registered name, constructor arguments as JSON), the shapes of its inputs when
     it is not Sequential, and, when it is compiled and ``include_optimizer``, the compile
     settings with the optimizer's state, so ``load_model`` returns a model that evaluates and
-    trains on exactly where it was."""
+    trains on exactly where it was. A model on a device (``model.to("gpu")``) is saved as it
+    is: its weights and optimizer state are copied to the host to be written."""
     import warnings
 
     from strata.nn.compiled import compile_state
@@ -48,7 +50,7 @@ def save_model(model, path, include_optimizer: bool = True) -> Path:
     inputs = getattr(model, "_input_specs", None)
     if inputs is not None and not hasattr(model, "layers"):
         metadata["inputs"] = json.dumps(inputs)
-    tensors = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    tensors = {k: np.ascontiguousarray(backend.to_numpy(v)) for k, v in state.items()}
     if include_optimizer:
         settings, arrays, reason = compile_state(model)
         if reason:
@@ -56,7 +58,8 @@ def save_model(model, path, include_optimizer: bool = True) -> Path:
                           f"{reason}; compile the loaded model again", stacklevel=2)
         elif settings is not None:
             metadata["compile"] = json.dumps(settings)
-            tensors.update({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+            tensors.update({k: np.ascontiguousarray(backend.to_numpy(v))
+                            for k, v in arrays.items()})
     atomic_write(path, save(tensors, metadata))
     return path
 
@@ -91,7 +94,8 @@ def _read(path: Path) -> tuple[dict, dict, dict]:
 def load_model(path, compile: bool = True):  # noqa: A002 -- Keras's name
     """Rebuild a model saved by ``save_model``: weights and running averages restored, and
     compiled with its optimizer's state when the file holds compile settings (unless
-    ``compile=False``).
+    ``compile=False``). The model is on the CPU, whatever device it was saved from: call
+    ``model.to("gpu")`` to train it there (its optimizer state moves along).
 
     Only registered classes (strata.nn.LAYERS: strata's own and those decorated with
     ``@strata.nn.register``) are built, and none creates more values than the file's tensors

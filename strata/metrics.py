@@ -1,7 +1,8 @@
 """Evaluation metrics: accuracy, precision, recall, F1 and the confusion matrix (course 3).
 
-Metrics take NumPy arrays or Tensors and return Python numbers (the confusion matrix: an
-integer array). Labels and predictions may each be given as
+Metrics take arrays (NumPy's, or a device's such as CuPy's: computed there, only the result
+copied to the host) or Tensors and return Python numbers (the confusion matrix: an integer NumPy
+array). Labels and predictions may each be given as
 - class indices, shape (m,) or (m, 1), integer or whole-number floats;
 - binary probabilities, shape (m,) or (m, 1), floats in [0, 1]: class 1 where p > threshold
   (0.5 by default, as in the course's ``predict``: A > 0.5); for logits pass threshold=0.0
@@ -22,21 +23,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from strata import backend
 from strata.naming import lookup
 from strata.tensor import Tensor
 
 AVERAGES = ("binary", "macro", "weighted")
 
 
-def _values(y) -> np.ndarray:
-    return np.asarray(y.data if isinstance(y, Tensor) else y)
+def _values(y):
+    """The array behind ``y`` (a Tensor, an array of any device, a list): NumPy's unless it
+    lives on a device, where it stays."""
+    a = y.data if isinstance(y, Tensor) else y
+    return a if type(a) is np.ndarray or backend.array_module(a) is not np else np.asarray(a)
 
 
-def _as_classes(y, role: str, fn: str, threshold: float) -> np.ndarray:
-    """Class indices (m,) from class indices, binary probabilities or one-hot/probability rows."""
-    a = np.asarray(y.data if isinstance(y, Tensor) else y)
-    if a.dtype.kind == "f" and np.isnan(a).any():  # argmax would pick the NaN
-        raise ValueError(f"{fn}: {role} contain {int(np.isnan(a).sum())} NaN value(s)")
+def _as_classes(y, role: str, fn: str, threshold: float):
+    """Class indices (m,) from class indices, binary probabilities or one-hot/probability rows,
+    computed by the array module of ``y`` (on its device)."""
+    a = _values(y)
+    xp = backend.array_module(a)
+    if a.dtype.kind == "f" and xp.isnan(a).any():  # argmax would pick the NaN
+        raise ValueError(f"{fn}: {role} contain {int(xp.isnan(a).sum())} NaN value(s)")
     if a.ndim == 2 and a.shape[1] > 1:
         return a.argmax(axis=1)
     if a.ndim == 2:
@@ -47,21 +54,26 @@ def _as_classes(y, role: str, fn: str, threshold: float) -> np.ndarray:
         return a.astype(np.int64)
     if a.dtype.kind in "iu":
         if a.size and a.min() < 0:
-            raise ValueError(f"{fn}: {role} class indices must be >= 0, got {a.min()}")
+            raise ValueError(f"{fn}: {role} class indices must be >= 0, got {int(a.min())}")
         return a.astype(np.int64, copy=False)
     if a.dtype.kind != "f":
         raise TypeError(f"{fn}: expected numeric {role}, got dtype {a.dtype}")
-    if np.array_equal(a, np.round(a)) and (a.size == 0 or a.min() >= 0):
+    if (a == a.round()).all() and (a.size == 0 or a.min() >= 0):
         return a.astype(np.int64)
     if 0 < threshold < 1 and (a.min() < 0 or a.max() > 1):
-        raise ValueError(f"{fn}: {role} look like logits (values in [{a.min():g}, "
-                         f"{a.max():g}]); pass probabilities in [0, 1], class indices, or "
+        raise ValueError(f"{fn}: {role} look like logits (values in [{float(a.min()):g}, "
+                         f"{float(a.max()):g}]); pass probabilities in [0, 1], class indices, or "
                          f"threshold=0.0 for logits")
     return (a > threshold).astype(np.int64)
 
 
-def _pair(y_true, y_pred, fn: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _pair(y_true, y_pred, fn: str, threshold: float) -> tuple:
+    """Both sides as class indices (m,), on the device of either when one lives on a device
+    (the other copied there explicitly)."""
     y_true, y_pred = _values(y_true), _values(y_pred)
+    xp = backend.array_module(y_true, y_pred)
+    if xp is not np:
+        y_true, y_pred = backend.to_device(y_true, xp), backend.to_device(y_pred, xp)
     if y_pred.ndim >= 3 and y_true.shape == y_pred.shape[:-1]:  # sequences (m, T_y, C):
         y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1, y_pred.shape[-1])  # per step
     t = _as_classes(y_true, "y_true", fn, threshold)
@@ -77,7 +89,7 @@ def _pair(y_true, y_pred, fn: str, threshold: float) -> tuple[np.ndarray, np.nda
 def accuracy(y_true, y_pred, threshold: float = 0.5) -> float:
     """Fraction of examples whose predicted class equals the true class."""
     t, p = _pair(y_true, y_pred, "accuracy", threshold)
-    return float(np.mean(t == p))
+    return float((t == p).mean())
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None,
@@ -93,13 +105,15 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None,
     elif largest >= num_classes:
         raise ValueError(f"confusion_matrix: num_classes={num_classes} but found class "
                          f"{largest}; classes must lie in [0, {num_classes - 1}]")
-    counts = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
-    return counts.reshape(num_classes, num_classes)
+    counts = backend.array_module(t).bincount(t * num_classes + p,
+                                              minlength=num_classes * num_classes)
+    return backend.to_numpy(counts).reshape(num_classes, num_classes)
 
 
 def _columns(y) -> int:
     """C for one-hot/probability rows (m, C) with C > 1, else 0 (the classes come from values)."""
-    shape = np.shape(y.data if isinstance(y, Tensor) else y)
+    a = y.data if isinstance(y, Tensor) else y
+    shape = a.shape if hasattr(a, "shape") else np.shape(a)
     return shape[1] if len(shape) == 2 and shape[1] > 1 else 0
 
 
@@ -127,6 +141,7 @@ def _score(sk_name: str, y_true, y_pred, average: str, fn: str, threshold: float
                              f"'{name}_weighted' (classes weighed by their number of examples)")
     from sklearn import metrics as sk  # imported on use: it takes a while to load
 
+    t, p = backend.to_numpy(t), backend.to_numpy(p)  # scikit-learn counts on the host
     return float(getattr(sk, sk_name)(t, p, average=average, zero_division=0))
 
 

@@ -237,7 +237,7 @@ _UFUNCS = ("add", "subtract", "multiply", "divide", "true_divide", "negative", "
            "log", "sqrt", "abs", "absolute", "sign", "tanh", "maximum", "minimum", "greater",
            "greater_equal", "less", "less_equal", "equal", "not_equal", "isnan", "isinf",
            "isfinite", "logical_and", "logical_or", "logical_not", "square", "reciprocal",
-           "floor", "ceil")
+           "floor", "ceil", "log1p")
 _FUNCTIONS = ("zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like",
               "full_like", "arange", "eye", "where", "clip", "matmul", "dot", "einsum",
               "concatenate", "stack", "split", "moveaxis", "swapaxes", "transpose", "reshape",

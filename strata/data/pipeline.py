@@ -4,7 +4,9 @@ mini-batches while training runs on the current one.
 ``Pipeline`` yields the same batches as ``iterate_minibatches`` (full batches, then a smaller
 last one), reshuffled every epoch with the shared Generator, and applies ``transform(xb, rng)`` to
 each batch in a worker thread that fills a bounded queue; NumPy releases the GIL inside its
-kernels, so the preparation overlaps with the training step.
+kernels, so the preparation overlaps with the training step. With a ``device`` ("gpu", or any
+registered one) the worker also copies each prepared batch there, so the copy overlaps with the
+step too; ``fit`` on a model moved to a device asks for its device this way.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ class Pipeline:
     ``strata.seed(n)`` makes every epoch repeatable whatever the thread timing. ``prefetch`` is
     the number of batches prepared ahead (0: synchronous, no thread). An exception raised in the
     worker is raised again in the consumer with its original traceback; leaving the loop early
-    (``break``) stops and joins the worker.
+    (``break``) stops and joins the worker. ``device`` (None: NumPy batches on the host): the
+    device the batches are copied to once prepared, in the worker (X and Y stay on the host).
     """
 
     def __init__(self, X, Y=None, batch_size: int = 32, transform=None, shuffle: bool = True,
-                 prefetch: int = 2):
+                 prefetch: int = 2, device: str | None = None):
         X, Y = np.asarray(X), (None if Y is None else np.asarray(Y))
         if X.ndim < 2:
             raise ValueError(f"Pipeline: expected X with at least 2 dimensions (m, ...), got "
@@ -67,6 +70,9 @@ class Pipeline:
         self.batch_size, self.transform, self.shuffle = int(batch_size), transform, bool(shuffle)
         self.prefetch = int(prefetch)
         self.num_examples = len(X)
+        if device is not None:
+            backend.device_module(device)  # an unknown device, or the GPU without CuPy, fails now
+        self.device = device
 
     def __len__(self) -> int:
         """Number of mini-batches per epoch: ceil(m / batch_size)."""
@@ -75,14 +81,16 @@ class Pipeline:
     def __repr__(self) -> str:
         return (f"Pipeline(num_examples={self.num_examples}, batch_size={self.batch_size}, "
                 f"transform={self.transform!r}, shuffle={self.shuffle}, "
-                f"prefetch={self.prefetch})")
+                f"prefetch={self.prefetch}"
+                + ("" if self.device is None else f", device={self.device!r}") + ")")
 
     def __iter__(self) -> Iterator[tuple]:
         return self.epoch()
 
-    def epoch(self, start: int = 0) -> Iterator[tuple]:
+    def epoch(self, start: int = 0, device: str | None = None) -> Iterator[tuple]:
         """One epoch's batches from batch ``start`` on (``iter()`` starts at 0; fit resuming an
-        interrupted epoch starts later, with the same batches and distortions)."""
+        interrupted epoch starts later, with the same batches and distortions), on ``device``
+        (None: the pipeline's own ``device``)."""
         # Random draws happen here, in the consumer's thread and in a fixed order, so that
         # results depend on strata.seed only; the epoch's seed is drawn only with a transform
         # so that without one the shared Generator advances exactly as iterate_minibatches does.
@@ -91,11 +99,12 @@ class Pipeline:
         shared = backend.rng()
         order = shared.permutation(self.num_examples) if self.shuffle else None
         seed = int(shared.integers(2**63)) if self.transform is not None else None
+        device = self.device if device is None else device
         if self.prefetch == 0:
-            return self._batches(order, seed, start)
-        return self._threaded(order, seed, start)
+            return self._batches(order, seed, start, device)
+        return self._threaded(order, seed, start, device)
 
-    def _batches(self, order, seed, start) -> Iterator[tuple]:
+    def _batches(self, order, seed, start, device=None) -> Iterator[tuple]:
         for k in range(start, len(self)):
             rows = slice(k * self.batch_size, (k + 1) * self.batch_size)
             picked = order[rows] if order is not None else rows
@@ -103,12 +112,15 @@ class Pipeline:
             yb = None if self.Y is None else self.Y[picked]
             if self.transform is not None:
                 xb = self.transform(xb, np.random.default_rng([seed, k]))
+            if device is not None:
+                xb = backend.to_device(xb, device)
+                yb = None if yb is None else backend.to_device(yb, device)
             yield xb, yb
 
-    def _threaded(self, order, seed, start) -> Iterator[tuple]:
+    def _threaded(self, order, seed, start, device) -> Iterator[tuple]:
         q: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
-        worker = threading.Thread(target=self._fill, args=(q, stop, order, seed, start),
+        worker = threading.Thread(target=self._fill, args=(q, stop, order, seed, start, device),
                                   daemon=True, name="strata-pipeline")
         worker.start()
         try:
@@ -123,9 +135,9 @@ class Pipeline:
             stop.set()
             worker.join()
 
-    def _fill(self, q: queue.Queue, stop: threading.Event, order, seed, start) -> None:
+    def _fill(self, q: queue.Queue, stop: threading.Event, order, seed, start, device) -> None:
         try:
-            for item in self._batches(order, seed, start):
+            for item in self._batches(order, seed, start, device):
                 if not _put(q, item, stop):
                     return
             _put(q, _DONE, stop)

@@ -21,9 +21,11 @@ sigmoid output with a categorical loss, a one-unit softmax with a binary loss, o
 [0, 1] where probabilities are expected.
 
 Predictions come first and are batch first: (m, n_y), or (m, C) with class indices (m,) for the
-sparse loss. Labels are constants: no gradient flows into them (except in
-``mean_squared_error``, where both sides may be learned). Every loss averages over the batch,
-so its gradient carries the course's 1/m. Binary cross-entropy with several outputs
+sparse loss. Every loss computes on the predictions' device (``backend.array_module``): labels
+and weights may be NumPy arrays or lists, copied there explicitly, or arrays already there.
+Labels are constants: no gradient flows into them (except in ``mean_squared_error``, where both
+sides may be learned). Every loss averages over the batch, so its gradient carries the course's
+1/m. Binary cross-entropy with several outputs
 (multi-label, n_y > 1) averages over all m * n_y entries, as Keras and PyTorch do.
 
 Per-example weights, Keras's ``sample_weight`` (m,) of finite numbers >= 0, keep Keras's
@@ -44,8 +46,7 @@ Modules: ``checks`` (input checks, EPSILON), ``crossentropy`` (binary, categoric
 
 from __future__ import annotations
 
-import numpy as np
-
+from strata.backend import array_module
 from strata.losses.checks import EPSILON, NonFiniteError
 from strata.losses.classes import (
     BinaryCrossentropy,
@@ -92,14 +93,16 @@ def logits_activation(loss) -> str | None:
     return getattr(get_loss(loss), "logits_activation", None)
 
 
-def to_probabilities(out: np.ndarray, activation: str | None) -> np.ndarray:
-    """The model outputs ``out`` as probabilities: stable sigmoid or softmax (last axis) of
-    logits per ``activation`` (see ``logits_activation``), ``out`` itself when None."""
+def to_probabilities(out, activation: str | None):
+    """The model outputs ``out`` (an array of any device, computed there) as probabilities:
+    stable sigmoid or softmax (last axis) of logits per ``activation`` (see
+    ``logits_activation``), ``out`` itself when None."""
+    xp = array_module(out)
     if activation == "sigmoid":
-        e = np.exp(-np.abs(out))
-        return np.where(out >= 0, 1, e) / (1 + e)
+        e = xp.exp(-xp.abs(out))
+        return xp.where(out >= 0, 1, e) / (1 + e)
     if activation == "softmax":
-        e = np.exp(out - out.max(axis=-1, keepdims=True))
+        e = xp.exp(out - out.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
     return out
 

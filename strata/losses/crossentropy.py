@@ -8,8 +8,10 @@ import math
 import numpy as np
 
 from strata.autograd import Function, ShapeError, is_grad_enabled
+from strata.backend import array_module
 from strata.losses.checks import (
     EPSILON,
+    _as_array,
     _check_classes,
     _check_unit_interval,
     _checked,
@@ -28,17 +30,18 @@ class BinaryCrossEntropyOp(Function):
     and per-example ``weight`` (broadcast over the entries of each example)."""
 
     def forward(self, x, y, mask, from_logits, eps, need_grad, weight=None):
+        xp = array_module(x)
         self.dx = None
         if from_logits:
             # -[y log s(z) + (1-y) log(1-s(z))] = max(z, 0) - z y + log(1 + e^-|z|): e^-|z| never
             # overflows and log1p keeps it exact where it is tiny (|z| up to 1e4 and beyond).
-            e = np.exp(-np.abs(x))
-            losses = np.maximum(x, 0) - x * y + np.log1p(e)
+            e = xp.exp(-xp.abs(x))
+            losses = xp.maximum(x, 0) - x * y + xp.log1p(e)
             if need_grad:  # not in evaluation: skip the gradient's pass
-                self.dx = np.where(x >= 0, 1, e) / (1 + e) - y  # sigmoid(z) - y
+                self.dx = xp.where(x >= 0, 1, e) / (1 + e) - y  # sigmoid(z) - y
         else:
-            a = np.clip(x, eps, 1 - eps)
-            losses = -(y * np.log(a) + (1 - y) * np.log1p(-a))
+            a = xp.clip(x, eps, 1 - eps)
+            losses = -(y * xp.log(a) + (1 - y) * xp.log1p(-a))
             if need_grad:  # not in evaluation: skip the gradient's pass
                 self.dx = (a - y) / (a * (1 - a))
                 self.dx *= (x >= eps) & (x <= 1 - eps)
@@ -48,12 +51,12 @@ class BinaryCrossEntropyOp(Function):
                 self.dx *= weight
         if mask is None:
             self.n = x.size
-            return np.asarray(losses.sum() / self.n, dtype=x.dtype)
+            return xp.asarray(losses.sum() / self.n, dtype=x.dtype)
         # where, not multiply: predictions at missing entries may be anything, even inf or NaN.
         self.n = int(mask.sum())
         if self.dx is not None:
-            self.dx = np.where(mask, self.dx, 0)
-        return np.asarray(np.where(mask, losses, 0).sum() / self.n, dtype=x.dtype)
+            self.dx = xp.where(mask, self.dx, 0)
+        return xp.asarray(xp.where(mask, losses, 0).sum() / self.n, dtype=x.dtype)
 
     def backward(self, g):
         return (self.dx * (g / self.n),)
@@ -65,22 +68,24 @@ class WeightedSoftmaxCrossEntropyOp(Function):
     the gradient is dZ = weight * (A - Y) / denominator."""
 
     def forward(self, z, labels, weight, denominator):
+        xp = array_module(z)
         shifted = z - z.max(axis=-1, keepdims=True)
-        self.log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        self.log_probs = shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
         self.labels, self.weight, self.denominator = labels, weight, denominator
         if labels.dtype.kind in "iu":
-            picked = np.take_along_axis(self.log_probs, labels[..., None], axis=-1)[..., 0]
-            return np.asarray(-(picked * weight).sum() / denominator, dtype=z.dtype)
+            picked = xp.take_along_axis(self.log_probs, labels[..., None], axis=-1)[..., 0]
+            return xp.asarray(-(picked * weight).sum() / denominator, dtype=z.dtype)
         # weight the labels, not the row sums: weights of 1 then give softmax_cross_entropy's
         # value to the last bit (the same products, summed in the same order).
         weighted = labels * weight[..., None]
-        return np.asarray(-(weighted * self.log_probs).sum() / denominator, dtype=z.dtype)
+        return xp.asarray(-(weighted * self.log_probs).sum() / denominator, dtype=z.dtype)
 
     def backward(self, g):
-        dz = np.exp(self.log_probs)  # softmax: dZ = (y_hat - y) at every weighted row
+        xp = array_module(g)
+        dz = xp.exp(self.log_probs)  # softmax: dZ = (y_hat - y) at every weighted row
         if self.labels.dtype.kind in "iu":
             index = self.labels[..., None]
-            np.put_along_axis(dz, index, np.take_along_axis(dz, index, axis=-1) - 1, axis=-1)
+            xp.put_along_axis(dz, index, xp.take_along_axis(dz, index, axis=-1) - 1, axis=-1)
         else:
             dz -= self.labels
         dz *= (self.weight * (g / self.denominator))[..., None]
@@ -90,7 +95,7 @@ class WeightedSoftmaxCrossEntropyOp(Function):
 def _bce(X: Tensor, y, mask, from_logits: bool, name: str, sample_weight=None) -> Tensor:
     weight = None
     if sample_weight is not None:
-        w = _sample_weights(sample_weight, X.shape, X.dtype, name)
+        w = _sample_weights(sample_weight, X.shape, X.dtype, name, array_module(X.data))
         weight = _per_example(w, X.ndim)
     z = _fused_logits(X, "sigmoid", from_logits, name, mask)
     x = X if z is None else z
@@ -136,8 +141,9 @@ def masked_binary_crossentropy(A, Y, from_logits: bool = False, *,
     name = "masked_binary_crossentropy"
     X = _prediction(A, name)
     y = _label_array(Y, X, name)
-    mask = (y != -1) & ~np.isnan(y)
-    y = np.where(mask, y, 0).astype(X.dtype, copy=False)
+    xp = array_module(y)
+    mask = (y != -1) & ~xp.isnan(y)
+    y = xp.where(mask, y, 0).astype(X.dtype, copy=False)
     _check_unit_interval(y, name, allowed=" (or NaN / -1 for a missing label)")
     if not mask.any():
         raise ValueError(f"{name}: all {y.size} labels are missing (NaN or -1); at least one "
@@ -150,13 +156,14 @@ def _log_probabilities(A: Tensor) -> Tensor:
     return (A / A.sum(axis=-1, keepdims=True)).clip(EPSILON, 1 - EPSILON).log()
 
 
-def _softmax_loss(A: Tensor, y: np.ndarray, from_logits: bool, name: str,
-                  sample_weight=None) -> Tensor:
-    """Softmax cross-entropy of ``y`` (one-hot rows or class indices) fused, or Keras's formula
-    on probabilities that no softmax made; weighted per example when ``sample_weight`` is."""
+def _softmax_loss(A: Tensor, y, from_logits: bool, name: str, sample_weight=None) -> Tensor:
+    """Softmax cross-entropy of ``y`` (one-hot rows or class indices, on A's device) fused, or
+    Keras's formula on probabilities that no softmax made; weighted per example when
+    ``sample_weight`` is."""
+    xp = array_module(A.data)
     w = None
     if sample_weight is not None:
-        w = _sample_weights(sample_weight, A.shape[:-1], A.dtype, name)
+        w = _sample_weights(sample_weight, A.shape[:-1], A.dtype, name, xp)
     z = _fused_logits(A, "softmax", from_logits, name)
     if from_logits or z is not None:
         x = A if z is None else z
@@ -166,7 +173,7 @@ def _softmax_loss(A: Tensor, y: np.ndarray, from_logits: bool, name: str,
                                                    denominator=math.prod(A.shape[:-1]))
         return _checked(loss, A, name)
     if y.dtype.kind in "iu":
-        y = np.eye(A.shape[-1], dtype=A.dtype)[y]
+        y = xp.eye(A.shape[-1], dtype=A.dtype)[y]
     if w is not None:  # weight the constant labels: the gradient follows through the formula
         y = y * _per_example(w, A.ndim)
     loss = -(_log_probabilities(A) * Tensor._wrap(y, False)).sum() / math.prod(A.shape[:-1])
@@ -181,7 +188,7 @@ def categorical_crossentropy(A, Y, from_logits: bool = False, *, sample_weight=N
     A = _prediction(A, name)
     if A.ndim < 1:
         raise ShapeError(f"{name}: expected predictions (m, C), got a scalar")
-    y_raw = np.asarray(Y.data if isinstance(Y, Tensor) else Y)
+    y_raw = _as_array(Y, array_module(A.data))
     if y_raw.dtype.kind in "iu" and y_raw.shape == A.shape[:-1]:
         raise ValueError(f"{name}: got integer class labels of shape {y_raw.shape}; use "
                          f"sparse_categorical_crossentropy for class indices, or one-hot "
@@ -201,13 +208,13 @@ def sparse_categorical_crossentropy(A, labels, from_logits: bool = False, *,
     A = _prediction(A, name)
     if A.ndim < 1:
         raise ShapeError(f"{name}: expected predictions (m, C), got a scalar")
-    y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    y = _as_array(labels, array_module(A.data))
     if y.shape == A.shape[:-1] + (1,):  # Keras accepts (m, 1) labels: unambiguous, so do we
         y = y.reshape(A.shape[:-1])
     if y.shape != A.shape[:-1]:
         raise ShapeError(f"{name}: predictions have shape {A.shape}, so labels must have shape "
                          f"{A.shape[:-1]} (one class index per example), got {y.shape}")
-    if y.dtype.kind == "f" and np.array_equal(y, np.round(y)):
+    if y.dtype.kind == "f" and (y == y.round()).all():
         y = y.astype(np.int64)  # whole-number float labels, as loaded from files
     if y.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class labels, got dtype {y.dtype} with "
@@ -216,6 +223,7 @@ def sparse_categorical_crossentropy(A, labels, from_logits: bool = False, *,
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         bad = y[(y < 0) | (y >= n_classes)]
         raise ValueError(f"{name}: labels must be class indices in [0, {n_classes - 1}] for "
-                         f"{n_classes} classes, got {bad.size} out of range (e.g. {bad[0]})")
+                         f"{n_classes} classes, got {bad.size} out of range (e.g. "
+                         f"{int(bad[0])})")
     _check_classes(A, name)
     return _softmax_loss(A, y, bool(from_logits), name, sample_weight)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from strata.autograd import Function
+from strata.backend import array_module
 from strata.ops.common import lift
 from strata.tensor import Tensor
 
@@ -32,9 +33,10 @@ class L2Penalty(Function):
     """(coef) * sum of squared entries of every W; gradient 2 coef W."""
 
     def forward(self, *ws, coef):
+        xp = array_module(ws[0])
         self.ws, self.coef = ws, coef
-        total = sum(np.dot(w.reshape(-1), w.reshape(-1)) for w in ws)
-        return np.asarray(coef * total, dtype=ws[0].dtype)
+        total = sum(xp.dot(w.reshape(-1), w.reshape(-1)) for w in ws)
+        return xp.asarray(coef * total, dtype=ws[0].dtype)
 
     def backward(self, g):
         scale = g * (2 * self.coef)  # lambd/m
@@ -46,12 +48,14 @@ class L1Penalty(Function):
     """(coef) * sum of absolute entries of every W; gradient coef sign(W)."""
 
     def forward(self, *ws, coef):
+        xp = array_module(ws[0])
         self.ws, self.coef = ws, coef
-        return np.asarray(coef * sum(np.abs(w).sum() for w in ws), dtype=ws[0].dtype)
+        return xp.asarray(coef * sum(xp.abs(w).sum() for w in ws), dtype=ws[0].dtype)
 
     def backward(self, g):
+        xp = array_module(g)
         scale = g * self.coef
-        return tuple(np.sign(w) * scale if need else None
+        return tuple(xp.sign(w) * scale if need else None
                      for w, need in zip(self.ws, self.needs_input_grad))
 
 

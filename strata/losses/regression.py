@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from strata.backend import array_module
 from strata.losses.checks import _checked, _label_array, _per_example, _prediction, _sample_weights
 from strata.tensor import Tensor
 
@@ -11,7 +12,8 @@ def mean_squared_error(A, Y, *, sample_weight=None) -> Tensor:
     ``sample_weight`` (m,): J = (1/m) sum_i w_i l_i, l_i the mean over example i's entries."""
     name = "mean_squared_error"
     A = _prediction(A, name)
-    w = None if sample_weight is None else _sample_weights(sample_weight, A.shape, A.dtype, name)
+    w = None if sample_weight is None else _sample_weights(sample_weight, A.shape, A.dtype, name,
+                                                           array_module(A.data))
     if isinstance(Y, Tensor) and Y.requires_grad:  # a learned target: keep it in the graph
         _label_array(Y.detach(), A, name)  # only to check the shape
         Y = Y if Y.dtype == A.dtype else Y.astype(A.dtype)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from strata.autograd import ShapeError
-from strata.losses.checks import _checked, _fused_logits, _prediction, _sample_weights
+from strata.backend import array_module
+from strata.losses.checks import _as_array, _checked, _fused_logits, _prediction, _sample_weights
 from strata.losses.crossentropy import WeightedSoftmaxCrossEntropyOp, _log_probabilities
 from strata.tensor import Tensor
 
@@ -15,26 +14,27 @@ SequenceCrossEntropyOp = WeightedSoftmaxCrossEntropyOp
 
 
 def _sequence_labels(Z: Tensor, labels, mask, reduction: str, name: str):
-    """(labels with padding set to 0, keep mask, denominator), checked."""
-    y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    """(labels with padding set to 0, keep mask, denominator), checked, on Z's device."""
+    xp = array_module(Z.data)
+    y = _as_array(labels, xp)
     if Z.ndim != 3 or y.shape != Z.shape[:2]:
         raise ShapeError(f"{name}: expected predictions (m, T_y, V) and labels (m, T_y), got "
                          f"{Z.shape} and {y.shape}")
     if y.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class labels, got dtype {y.dtype}")
-    keep = y != -1 if mask is None else np.asarray(mask).astype(bool) & (y != -1)
+    keep = y != -1 if mask is None else _as_array(mask, xp).astype(bool) & (y != -1)
     if keep.shape != y.shape:
         raise ShapeError(f"{name}: expected a mask of shape {y.shape}, got {keep.shape}")
     bad = keep & ((y < 0) | (y >= Z.shape[-1]))
     if bad.any():
         raise ValueError(f"{name}: labels must be class indices in [0, {Z.shape[-1]}) or -1 "
-                         f"(padding), got {y[bad][0]}")
+                         f"(padding), got {int(y[bad][0])}")
     if reduction not in ("token", "sequence"):
         raise ValueError(f"{name}: expected reduction 'token' or 'sequence', got {reduction!r}")
     count = int(keep.sum()) if reduction == "token" else y.shape[0]
     if count == 0:
         raise ValueError(f"{name}: every step is padding; nothing to average")
-    return np.where(keep, y, 0), keep, count
+    return xp.where(keep, y, 0), keep, count
 
 
 def sequence_crossentropy(Z, labels, mask=None, reduction: str = "token",
@@ -55,11 +55,13 @@ def sequence_crossentropy(Z, labels, mask=None, reduction: str = "token",
     y, keep, count = _sequence_labels(Z, labels, mask, reduction, name)
     keep = keep.astype(Z.dtype)
     if sample_weight is not None:
-        keep *= _sample_weights(sample_weight, Z.shape[:1], Z.dtype, name)[:, None]
+        keep *= _sample_weights(sample_weight, Z.shape[:1], Z.dtype, name,
+                                array_module(Z.data))[:, None]
     z = _fused_logits(Z, "softmax", bool(from_logits), name)
     if from_logits or z is not None:
         loss = SequenceCrossEntropyOp.apply(Z if z is None else z, labels=y, weight=keep,
                                             denominator=count)
         return _checked(loss, Z, name)
-    weights = np.eye(Z.shape[-1], dtype=Z.dtype)[y] * keep[..., None] / Z.dtype.type(count)
+    eye = array_module(Z.data).eye(Z.shape[-1], dtype=Z.dtype)
+    weights = eye[y] * keep[..., None] / Z.dtype.type(count)
     return _checked(-(_log_probabilities(Z) * Tensor._wrap(weights, False)).sum(), Z, name)

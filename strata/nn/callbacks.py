@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from strata import backend
+
 
 class Callback:
     """Base class: override the hooks you need. ``self.model`` is set by fit."""
@@ -281,8 +283,8 @@ _WRITERS = itertools.count()
 
 
 def _host(a) -> np.ndarray:
-    """A NumPy array of ``a`` (copied from the GPU for a CuPy array)."""
-    return a.get() if type(a).__module__.startswith("cupy") else np.asarray(a)
+    """A NumPy array of ``a`` (an explicit copy from a device's array)."""
+    return backend.to_numpy(a) if hasattr(a, "shape") else np.asarray(a)
 
 
 def _sample_images(images) -> np.ndarray:

@@ -6,7 +6,8 @@ history and the state of every callback that carries one.
 The file is written through strata.files.atomic_write, so a kill at any moment leaves the
 previous checkpoint whole. Arrays are safetensors tensors; everything else is JSON in the
 file's metadata (nested values name their tensors as ``{"__array__": key}``). Loading runs no
-code.
+code. Arrays on a device (a model trained on the GPU) are copied to the host to be written, and
+come back as NumPy arrays, which ``fit`` moves to the model's device when it resumes.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from strata import backend
+
 FORMAT = "strata-checkpoint/1"
 _ARRAY = "__array__"
 
 
 def _split(value, key: str, tensors: dict):
-    """``value`` as JSON-able data, its arrays moved into ``tensors`` under path-like keys."""
+    """``value`` as JSON-able data, its arrays moved into ``tensors`` under path-like keys
+    (a device's arrays copied to the host)."""
+    if _on_device(value):
+        value = backend.to_numpy(value)
     if isinstance(value, np.ndarray):
         tensors[key] = np.ascontiguousarray(value)
         return {_ARRAY: key}
@@ -32,6 +38,12 @@ def _split(value, key: str, tensors: dict):
     if isinstance(value, (list, tuple)):
         return [_split(v, f"{key}/{i}", tensors) for i, v in enumerate(value)]
     return value
+
+
+def _on_device(value) -> bool:
+    """True for an array of a device (CuPy's): not NumPy's, nor a number, string or container."""
+    return (hasattr(value, "shape") and not isinstance(value, (np.ndarray, np.generic))
+            and backend.array_module(value) is not np)
 
 
 def _join(value, tensors: dict, path: Path):

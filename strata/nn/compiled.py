@@ -13,6 +13,8 @@ import numbers
 
 import numpy as np
 
+from strata import backend
+
 
 def _optimizer_name(optimizer) -> str | None:
     from strata.optim import OPTIMIZERS
@@ -45,8 +47,8 @@ def compile_state(model) -> tuple[dict | None, dict, str | None]:
         return None, {}, f"its {what} is not one strata can rebuild by name"
     scalars, arrays = {}, {}
     for key, value in model.optimizer.state_dict().items():
-        if isinstance(value, np.ndarray):
-            arrays[f"optimizer/{key}"] = value
+        if isinstance(value, np.ndarray) or backend.array_module(value) is not np:
+            arrays[f"optimizer/{key}"] = value  # save_model copies device arrays to the host
         else:
             scalars[key] = value.item() if isinstance(value, np.generic) else value
     settings = {"optimizer": optimizer, "optimizer_state": scalars, "loss": loss,

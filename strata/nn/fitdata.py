@@ -1,6 +1,6 @@
 """What fit, evaluate and predict accept as data, checked before any work: arrays (or a tuple
 of arrays for a model with several inputs), labels, per-example and per-class weights, and the
-validation set; and how fit cuts them into batches."""
+validation set; and how fit cuts them into batches, copied to the model's device."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from functools import partial
 
 import numpy as np
 
+from strata import backend
 from strata.data.batches import iterate_minibatches
 from strata.tensor import Tensor
 
@@ -138,13 +139,32 @@ def example_weights(Y, sample_weight, class_weight) -> np.ndarray | None:
     return weights
 
 
+def on_device(batch, device):
+    """A batch (an array, a tuple of arrays, None) on ``device`` (None: as it is), each array
+    copied there explicitly unless it is there already."""
+    if device is None or batch is None:
+        return batch
+    if isinstance(batch, tuple):
+        return tuple(on_device(a, device) for a in batch)
+    return backend.to_device(batch, device)
+
+
+def _moved(epoch, device, start: int = 0):
+    """``epoch(start=start)``'s batches, each copied to ``device`` as the loop takes it. The
+    epoch is drawn now, as fit's resuming expects, not at the first batch."""
+    batches = epoch(start=start)
+    return ((on_device(xb, device), on_device(yb, device)) for xb, yb in batches)
+
+
 class TrainingData:
     """fit's training examples: ``epoch(start=...)`` gives an epoch's batches (xb, yb) — yb a
     (labels, weights) pair when weights are given — and ``steps`` their number;
-    ``validation`` the held-out ``validation_split`` (or None)."""
+    ``validation`` the held-out ``validation_split`` (or None). With a ``device`` (a model
+    moved by ``Model.to``) the batches arrive there: a Pipeline copies them in its background
+    thread, arrays are copied batch by batch."""
 
     def __init__(self, X, Y, batch_size, shuffle: bool, validation_split, sample_weight=None,
-                 class_weight=None):
+                 class_weight=None, device: str | None = None):
         from strata.data.pipeline import Pipeline
 
         if isinstance(validation_split, bool) or not isinstance(
@@ -158,6 +178,8 @@ class TrainingData:
                                  "validation_data=(X_val, Y_val) instead of validation_split; "
                                  "sample_weight and class_weight need arrays")
             self.epoch, self.example_shape, self.steps = X.epoch, X.X.shape[1:], len(X)
+            if device is not None:
+                self.epoch = partial(X.epoch, device=device)
             self.first = X.X[:1]
             return
         X, Y = check_data(X, Y, "fit")
@@ -167,6 +189,8 @@ class TrainingData:
         size = len(X) if batch_size is None else check_count(batch_size, "batch_size", 1)
         labels = Y if weights is None else Stack([Y, weights])
         self.epoch = partial(iterate_minibatches, X, labels, size, shuffle)
+        if device is not None:
+            self.epoch = partial(_moved, self.epoch, device)
         self.example_shape, self.steps, self.first = X.shape[1:], -(-len(X) // size), X[:1]
 
     def _hold_out(self, X, Y, weights, fraction):

@@ -6,6 +6,11 @@ random Generator's state (now, and at the start of the epoch, from which the epo
 order and distortions are drawn again on resume), the epoch's partial loss and predictions, and
 the callbacks' state. With it, a resumed run repeats exactly the computations of an
 uninterrupted one, so its weights come out bit-identical.
+
+On a device (a model moved by ``Model.to``) the batches arrive there already (fitdata,
+strata.data.Pipeline); the loop keeps the epoch's predictions and labels there, computes with
+their array module, and copies to the host only the numbers Python needs: the cost of each
+step, the finite-gradient flags, the metrics, and the arrays a checkpoint writes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from strata import backend
 from strata.autograd import detect_anomaly
 from strata.nn.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
@@ -56,17 +62,24 @@ class _Interrupts:
 
 def _finite(grads) -> bool:
     """True when no gradient holds NaN or inf. One BLAS dot product per gradient (NaN and inf
-    propagate through it); only when it overflows are min and max asked, which cannot."""
+    propagate through it); only when it overflows are min and max asked, which cannot. Computed
+    by each gradient's array module: on a device only the flag comes back."""
     for g in grads:
         if g is None:
             continue
+        xp = backend.array_module(g)
         flat = g.reshape(-1)
         with np.errstate(over="ignore", invalid="ignore"):
-            square = np.dot(flat, flat)
-        if not np.isfinite(square) and not (
-                np.isfinite(g.min()) and np.isfinite(g.max())):
+            square = xp.dot(flat, flat)
+        if not xp.isfinite(square) and not (
+                xp.isfinite(g.min()) and xp.isfinite(g.max())):
             return False
     return True
+
+
+def _concatenate(arrays):
+    """The arrays (of one device) joined along the first axis, by their array module."""
+    return backend.array_module(arrays[0]).concatenate(arrays)
 
 
 class FitLoop:
@@ -91,9 +104,9 @@ class FitLoop:
     def progress(self) -> dict:
         """The loop's state, as a checkpoint keeps it."""
         partial = {"total": self.total, "count": self.count}
-        if self.predictions:
-            partial["predictions"] = np.concatenate(self.predictions)
-            partial["labels"] = np.concatenate(self.labels)
+        if self.predictions:  # device arrays are copied to the host by save_checkpoint
+            partial["predictions"] = _concatenate(self.predictions)
+            partial["labels"] = _concatenate(self.labels)
         return {"epoch": self.epoch, "batch": self.batch, "iteration": self.iteration,
                 "stop_training": bool(self.model.stop_training), "rng": rng_state(),
                 "epoch_rng": self.epoch_rng, "partial": partial,
@@ -120,8 +133,10 @@ class FitLoop:
         self.model.stop_training, self.epoch_rng = p["stop_training"], p["epoch_rng"]
         partial = p["partial"]
         self.total, self.count = partial["total"], partial["count"]
-        if "predictions" in partial:
-            self.predictions, self.labels = [partial["predictions"]], [partial["labels"]]
+        if "predictions" in partial:  # back where the model computes, to join the next ones
+            device = self.model.device
+            self.predictions = [backend.to_device(partial["predictions"], device)]
+            self.labels = [backend.to_device(partial["labels"], device)]
         set_rng_state(p["rng"])
         return True
 
@@ -170,8 +185,8 @@ class FitLoop:
                 self._interrupt()
         logs = {"loss": self.total / self.count}
         if model.metrics:
-            logs.update(model._metric_values(np.concatenate(self.labels),
-                                             np.concatenate(self.predictions)))
+            logs.update(model._metric_values(_concatenate(self.labels),
+                                             _concatenate(self.predictions)))
         if self.validation_data is not None:
             logs.update({f"val_{k}": v for k, v in
                          model.evaluate(*self.validation_data).items()})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from strata import backend
 from strata.autograd import no_grad
 from strata.data.batches import iterate_minibatches
 from strata.nn.callbacks import Callback, History
-from strata.nn.fitdata import TrainingData, check_count, check_data, check_validation
+from strata.nn.fitdata import TrainingData, check_count, check_data, check_validation, on_device
 from strata.nn.module import Module
 from strata.tensor import Tensor
 
@@ -139,7 +140,12 @@ class Model(Module):
 
         Before each update the cost and gradients are checked: NaN or inf stops training with a
         FloatingPointError naming the epoch, the iteration and the first layer that produced
-        it. Callbacks get ``on_train_end`` however training ends."""
+        it. Callbacks get ``on_train_end`` however training ends.
+
+        On a device (``model.to("gpu")``): X and Y stay NumPy arrays on the host and each batch
+        is copied to the model's device as it is needed (a Pipeline copies its batches in its
+        background thread); the validation set too. The history, the logs the callbacks get
+        and the checkpoints hold host values (Python floats, NumPy arrays)."""
         from strata.nn.fitloop import FitLoop
 
         if self.loss is None:
@@ -152,7 +158,7 @@ class Model(Module):
         if resume and checkpoint is None:
             raise ValueError("fit: resume=True needs checkpoint=PATH (the file to resume from)")
         data = TrainingData(X, Y, batch_size, shuffle, validation_split, sample_weight,
-                            class_weight)
+                            class_weight, self._batch_device())
         if validation_data is not None:
             if data.validation is not None:
                 raise ValueError("fit: give validation_data or validation_split, not both")
@@ -197,6 +203,11 @@ class Model(Module):
             total = term if total is None else total + term
         return total
 
+    def _batch_device(self) -> str | None:
+        """The device batches are copied to: the model's, or None on the CPU (no copy)."""
+        device = self.device
+        return None if device == "cpu" else device
+
     def _forward(self, xb):
         """The model on a batch: ``self(xb)``, or ``self(*xb)`` for several inputs."""
         return self(*xb) if isinstance(xb, tuple) else self(xb)
@@ -238,18 +249,21 @@ class Model(Module):
         return {k: float(f(y_true, y_pred)) for k, f in self.metrics.items()}
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
-        """Outputs for X in eval mode (no dropout, batch norm's running averages)."""
+        """Outputs for X in eval mode (no dropout, batch norm's running averages), as a NumPy
+        array on the host whatever the model's device (X's batches are copied there)."""
         X, _ = check_data(X, None, "predict")
-        return np.concatenate([out.data for out, _ in self._outputs(X, None, batch_size)])
+        outputs = [out.data for out, _ in self._outputs(X, None, batch_size)]
+        return backend.to_numpy(backend.array_module(outputs[0]).concatenate(outputs))
 
     def _outputs(self, X, Y, batch_size: int):
-        """(output Tensor, labels) per batch, in eval mode without gradients."""
-        was_training = self.training
+        """(output Tensor, labels) per batch, in eval mode without gradients, both on the
+        model's device."""
+        was_training, device = self.training, self._batch_device()
         self.eval()
         try:
             with no_grad():
                 for xb, yb in iterate_minibatches(X, Y, batch_size, shuffle=False):
-                    yield self._forward(xb), yb
+                    yield self._forward(on_device(xb, device)), on_device(yb, device)
         finally:
             self.train(was_training)
 
@@ -264,7 +278,8 @@ class Model(Module):
     def evaluate(self, X, Y, batch_size: int = 1024) -> dict:
         """Loss and metrics on (X, Y), in eval mode. The loss is computed on each batch's output
         Tensor, so it fuses with a final softmax/sigmoid as in fit, and averaged over examples;
-        the regularization terms are added once, as the course's cost."""
+        the regularization terms are added once, as the course's cost. On a device the batches
+        are copied there and only the numbers come back; the results are Python floats."""
         if self.loss is None:
             raise RuntimeError("evaluate: call compile(loss=...) first")
         X, Y = check_data(X, Y, "evaluate")
@@ -278,7 +293,8 @@ class Model(Module):
         if penalty is not None:
             loss += float(penalty.item())
         results = {"loss": loss}
-        results.update(self._metric_values(Y, np.concatenate(outputs)))
+        results.update(self._metric_values(Y, backend.array_module(outputs[0]).concatenate(
+            outputs)))
         return results
 
 
