@@ -75,13 +75,15 @@ def run_tune(args) -> int:
     print(result["text"])
     print(f"\nResults: {result['results']}; plots: {', '.join(p.name for p in result['plots'])}"
           f" in {out}/")
-    if result["best"]:
+    from strata.tune.config import DEFAULT_OBJECTIVE
+
+    if result["best"] and config.objective == DEFAULT_OBJECTIVE:  # strata train's MLP
         from strata.tune.best import save_best_run
 
         print(f"\nTraining the best trial ({result['best'][0]['number']}) again as a run...")
-        saved = save_best_run(config, result["best"][0], out, verbose=0 if args.quiet else 1)
-        if saved:
-            print(f"Best model: {saved[0]}/ (reproduce it with: {saved[1]})")
+        folder, command = save_best_run(config, result["best"][0], out,
+                                        verbose=0 if args.quiet else 1)
+        print(f"Best model: {folder}/ (reproduce it with: {command})")
     return 0
 
 

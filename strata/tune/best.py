@@ -37,13 +37,15 @@ def train_arguments(run_config) -> list[str]:
 
 
 def save_best_run(config: SearchConfig, best: dict, out_dir, verbose: int = 0):
-    """Train the best trial ``best`` (a row of the results table) again with ``strata train``
-    into ``out_dir``/best; returns (run folder, command) or None for another objective."""
+    """Train the best trial ``best`` (a row of the results table) of a search with the default
+    objective again with ``strata train`` into ``out_dir``/best; returns (run folder,
+    command)."""
     from strata import runs
     from strata.tune.objective import mlp_config
 
     if config.objective != DEFAULT_OBJECTIVE:
-        return None
+        raise ValueError(f"save_best_run: expected a search of {DEFAULT_OBJECTIVE} (strata "
+                         f"train's MLP), got objective {config.objective!r}")
     params = {**config.fixed, **{name: best[name] for name in config.space.names}}
     run_config = mlp_config(params)
     folder = Path(out_dir) / "best"
