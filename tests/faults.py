@@ -124,6 +124,9 @@ def killed_saves(workdir: Path, kills: int, rng: random.Random) -> dict:
     corrupt = leftovers = 0
     for _ in range(kills):
         process = subprocess.Popen([sys.executable, "-c", SAVER, str(target)], env=_env())
+        deadline = time.monotonic() + 60  # the first kill waits for a first save (a missing
+        while not target.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # file is no corruption; importing strata takes 1-2 s)
         time.sleep(rng.uniform(1.0, 2.0))
         process.kill()
         process.wait()
