@@ -135,7 +135,11 @@ class Conv2D(Function):
         self.narrow = fh * fw * n_c_prev < NARROW
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
             xp = self.xp = pad_images(x, pads)
-            return kernels.conv_direct(xp, W, np.zeros(n_c, W.dtype) if b is None else b)
+            bias = np.zeros(n_c, W.dtype) if b is None else b
+            out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
+            parallel.over_images(lambda part: kernels.conv_direct(xp[part], W, bias, out[part]),
+                                 len(x), self.flops)
+            return out
         out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
         pixels = (fh, fw, stride) == (1, 1, 1)  # the patches are the pixels themselves
         if pixels:
@@ -178,7 +182,8 @@ class Conv2D(Function):
             if not need_W:
                 dW = None
             elif self.xp is not None:
-                dW = kernels.conv_direct_kernel_grad(self.xp, g, fh, fw)
+                dW = parallel.sum_over_images(lambda part: kernels.conv_direct_kernel_grad(
+                    self.xp[part], g[part], fh, fw), len(g), self.flops)
             else:  # of the orientations of this tall-skinny product, OpenBLAS's fastest
                 rows = g.shape[1] * g.shape[2]  # patch rows per image
                 dW = parallel.sum_over_images(

@@ -246,9 +246,11 @@ def _widen(x, src, Wp, C, n_c, wide, dst):  # pragma: no cover - compiled
                 wide[start + np.uint64(o)] = v
 
 
-@numba.njit(cache=True, error_model="numpy")
-def conv_direct(xp, W, b):  # pragma: no cover - compiled
-    """Stride-1 cross-correlation of padded NHWC ``xp`` with W (fh, fw, C, n_c), plus b."""
+@numba.njit(cache=True, error_model="numpy", nogil=True)
+def conv_direct(xp, W, b, out):  # pragma: no cover - compiled
+    """Stride-1 cross-correlation of padded NHWC ``xp`` with W (fh, fw, C, n_c), plus b, into
+    the contiguous ``out`` (N, Ho, Wo, n_c); releases the GIL, so that parts of a batch run
+    on several threads (parallel.over_images)."""
     N, Hp, Wp, C = xp.shape
     fh, fw, _, n_c = W.shape
     Ho, Wo = Hp - fh + 1, Wp - fw + 1
@@ -258,8 +260,7 @@ def conv_direct(xp, W, b):  # pragma: no cover - compiled
     for w in range(Wo):
         tiled[:, :, :, w * n_c:(w + 1) * n_c] = W
         bias[w * n_c:(w + 1) * n_c] = b
-    tiled, x = tiled.reshape(-1), xp.reshape(-1)
-    out = np.empty(N * Ho * run, xp.dtype)
+    tiled, x, result = tiled.reshape(-1), xp.reshape(-1), out.reshape(-1)
     wide = np.empty(fh * row, xp.dtype)  # the last fh input rows, widened, in a ring
     for n in range(N):
         for i in range(fh - 1):  # the rows before the first output row's last
@@ -270,19 +271,19 @@ def conv_direct(xp, W, b):  # pragma: no cover - compiled
                    np.uint64((last % fh) * row))
             acc = np.uint64((n * Ho + h) * run)
             for t in range(run):
-                out[acc + np.uint64(t)] = bias[t]
+                result[acc + np.uint64(t)] = bias[t]
             for i in range(fh):
                 for c in range(C):
                     for j in range(fw):
                         xs = np.uint64(((h + i) % fh) * row + (c * Wp + j) * n_c)
                         ws = np.uint64(((i * fw + j) * C + c) * run)
                         for t in range(run):
-                            out[acc + np.uint64(t)] += wide[xs + np.uint64(t)] * tiled[
+                            result[acc + np.uint64(t)] += wide[xs + np.uint64(t)] * tiled[
                                 ws + np.uint64(t)]
-    return out.reshape((N, Ho, Wo, n_c))
+    return out
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def conv_direct_kernel_grad(xp, g, fh, fw):  # pragma: no cover - compiled
     """dW (fh, fw, C, n_c) of ``conv_direct``: the sum over (n, h, w) of xp patch * dZ."""
     N, Hp, Wp, C = xp.shape
