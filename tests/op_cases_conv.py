@@ -14,7 +14,8 @@ import strata
 # (n_H, n_W, n_C_prev, f, s, padding, n_C). Stride-1 cases with n_C_prev >= 4 whose n_C is at
 # most 1.5 n_C_prev (scaled by the sizes) take conv2d's transposed-convolution path for dx and
 # dW; the others keep their patches for dW and scatter dx by col2im; single-channel stride-1
-# cases take the direct kernel (kernels.conv_direct) forward and for dW.
+# cases take the direct kernel (kernels.conv_direct) forward and for dW; 3x3 stride-1 cases with
+# 16 channels or more in and out take the Winograd route (strata/ops/winograd.py).
 CONV_GRID = [
     (5, 5, 1, 1, 1, "valid", 2),
     (7, 6, 3, 3, 1, "same", 4),
@@ -28,6 +29,8 @@ CONV_GRID = [
     (5, 6, 2, 5, 1, "same", 2),
     (6, 6, 3, 3, 1, "valid", 2),  # dx as a transposed convolution, without padding
     (7, 8, 1, 5, 1, 2, 6),  # direct kernel, LeNet-5's first layer in small
+    (5, 6, 16, 3, 1, "same", 16),  # Winograd, odd and even sizes
+    (6, 5, 16, 3, 1, "valid", 17),  # Winograd without padding
     (6, 5, 1, 3, 1, "same", 3),  # direct kernel, asymmetric "same" padding
     (6, 7, 4, 3, 1, "same", 5),  # transposed path
     (7, 7, 6, 3, 1, "valid", 4),  # transposed path without padding

@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from strata.autograd import Function, ShapeError
 from strata.backend import array_module
-from strata.ops import kernels, parallel
+from strata.ops import kernels, parallel, winograd
 from strata.ops.common import lift
 from strata.ops.dispatch import kernels_for
 
@@ -128,9 +128,11 @@ class Conv2D(Function):
         fh, fw, n_c_prev, n_c = W.shape
         self.W, self.stride, self.pads = W, stride, pads
         self.xp_shape = (len(x), x.shape[1] + sum(pads[0]), x.shape[2] + sum(pads[1]), n_c_prev)
-        # What backward needs, by route: xp (direct kernel), x (transposed convolution), or
+        # What backward needs, by route: xp (direct kernel), x (transposed convolution or
+        # Winograd), or
         # the patches (the rest).
         self.xp = self.x = self.cols = None
+        self.winograd = winograd.applies(W.shape, stride, pads, out_hw, len(x))
         self.flops = 2 * len(x) * out_hw[0] * out_hw[1] * fh * fw * n_c_prev * n_c  # one GEMM
         self.narrow = fh * fw * n_c_prev < NARROW
         if n_c_prev == 1 and stride == 1:  # e.g. grayscale images: see kernels.conv_direct
@@ -140,6 +142,12 @@ class Conv2D(Function):
             parallel.over_images(lambda part: kernels.conv_direct(xp[part], W, bias, out[part]),
                                  len(x), self.flops)
             return out
+        if self.winograd:
+            out = winograd.conv(x, W, b, pads, out_hw, self.flops)
+            if out is not None:
+                self.x = np.ascontiguousarray(x)
+                return out
+            self.winograd = False  # not finite: the exact routes below tell inf from NaN
         out = np.empty((len(x), *out_hw, n_c), np.result_type(x, W))
         pixels = (fh, fw, stride) == (1, 1, 1)  # the patches are the pixels themselves
         if pixels:
@@ -170,7 +178,11 @@ class Conv2D(Function):
         fh, fw, n_c_prev, n_c = self.W.shape
         g = np.ascontiguousarray(g)
         g2 = g.reshape(-1, n_c)
-        if self.x is not None:
+        if self.winograd:
+            dx = self._winograd_dx(g) if need_x else None
+            dW = winograd.kernel_grad(self.x, g, self.pads, self.flops) if need_W else None
+            dW = self._patch_dW(g) if need_W and dW is None else dW
+        elif self.x is not None:
             # The transposed route multiplies dZ's zero padding by W (dx) and by x (dW): a
             # non-finite one would put NaN (0 * inf) where no output saw it; then go exact.
             exact_dx = need_x and not np.isfinite(self.W).all()
@@ -197,6 +209,15 @@ class Conv2D(Function):
             return dx, dW, None
         with parallel.serial():
             return dx, dW, np.ones(len(g2), g.dtype) @ g2  # GEMV: a fast column sum
+
+    def _winograd_dx(self, g):
+        """dx as the convolution of dZ, padded by 2 - p, with W rotated by 180 degrees and its
+        channel axes swapped (as _transposed_grads), by Winograd; by col2im if not finite."""
+        (top, bottom), (left, right) = self.pads
+        W_rot = self.W[::-1, ::-1].transpose(0, 1, 3, 2)
+        dx = winograd.conv(g, W_rot, None, ((2 - top, 2 - bottom), (2 - left, 2 - right)),
+                           self.x.shape[1:3], self.flops)
+        return self._col2im_grad(g) if dx is None else dx
 
     def _transposed(self, out_hw) -> bool:
         """Whether backward goes by the transposed convolution: stride 1, and its patch
