@@ -113,7 +113,7 @@ def test_float32_rounding_is_that_of_the_direct_sum():
 
 
 def test_blocks_of_tiles_across_images_and_threads_equal_one_block(monkeypatch):
-    """Blocks of 16 tiles (the smallest) cut through images (12 tiles each) and the last block
+    """Blocks of 16 tiles cut through images (12 tiles each) and the last block
     is partial; the tiles of 7 images split over 3 threads. Same results as one block on one
     thread."""
     rng = np.random.default_rng(5)
@@ -121,6 +121,8 @@ def test_blocks_of_tiles_across_images_and_threads_equal_one_block(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_FLOPS", float("inf"))
     whole = run_conv(x, W, b, 1, 1)
     monkeypatch.setattr(winograd, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(winograd, "MIN_BLOCK", 16)
+    assert winograd._block(16, 16, 8) == 16
     monkeypatch.setattr(parallel, "MIN_FLOPS", 0)
     monkeypatch.setattr(parallel, "threads", lambda: 3)
     split = run_conv(x, W, b, 1, 1)

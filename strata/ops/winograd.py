@@ -38,8 +38,10 @@ from strata.ops import parallel
 #: Both channel counts at least this: narrower GEMMs (an RGB first layer's 3 channels) run too
 #: far below BLAS's peak for the FLOPs saved to pay.
 MIN_CHANNELS = 16
-#: Tiles needed per n_C_prev * n_C: measured on VGG-19's layers (benchmarks/style.py sizes).
-TILES_PER_KERNEL_FLOAT = 512
+#: A block of tiles reads all 16 transformed kernels (16 n_C_prev n_C floats): the route needs,
+#: and each block holds, at least one tile per this many n_C_prev * n_C (measured on VGG-19's
+#: layers at benchmarks/style.py's sizes).
+KERNEL_FLOATS_PER_TILE = 1024
 _BLOCK_BYTES = 1 << 20  # the 16 transformed tiles of a block, in and out, stay in L2
 MIN_BLOCK = 128
 
@@ -50,14 +52,13 @@ _GG = np.kron(G, G)  # (16, 9): G w G^T of every (c, k) as one product with w as
 def applies(W_shape, stride: int, pads, out_hw, m: int) -> bool:
     """Whether conv2d takes this route: a 3x3 kernel, stride 1, at least MIN_CHANNELS in and
     out, padding the 180-degree-rotated kernel can undo (at most 2 on each side), and enough
-    tiles: every block of tiles reads all 16 transformed kernels (16 n_C_prev n_C floats), so
-    wide layers on few pixels (VGG's conv5 on an 18x25 map: 117 tiles of 512 x 512 channels)
-    are memory-bound here and faster as one im2col GEMM."""
+    tiles (KERNEL_FLOATS_PER_TILE): wide layers on few pixels (VGG's conv5 on an 18x25 map: 117
+    tiles of 512 x 512 channels) are memory-bound here and faster as one im2col GEMM."""
     fh, fw, n_c_prev, n_c = W_shape
     th, tw = _tiles(out_hw)
     return ((fh, fw, stride) == (3, 3, 1) and min(n_c_prev, n_c) >= MIN_CHANNELS
             and all(0 <= p <= 2 for pair in pads for p in pair)
-            and m * th * tw * TILES_PER_KERNEL_FLOAT >= n_c_prev * n_c)
+            and m * th * tw * KERNEL_FLOATS_PER_TILE >= n_c_prev * n_c)
 
 
 def _tiles(out_hw):
@@ -66,9 +67,11 @@ def _tiles(out_hw):
 
 
 def _block(n_c_prev, n_c, itemsize) -> int:
-    """Tiles per block: about _BLOCK_BYTES of them, and at least MIN_BLOCK, below which the
-    GEMMs of wide layers wait on reading the transformed kernels."""
-    return max(MIN_BLOCK, _BLOCK_BYTES // (16 * max(n_c_prev, n_c) * itemsize))
+    """Tiles per block: about _BLOCK_BYTES of them, and at least MIN_BLOCK and one per
+    KERNEL_FLOATS_PER_TILE, below which the GEMMs of wide layers wait on reading the
+    transformed kernels (VGG's 512-channel layers: 256 tiles)."""
+    return max(MIN_BLOCK, _BLOCK_BYTES // (16 * max(n_c_prev, n_c) * itemsize),
+               n_c_prev * n_c // KERNEL_FLOATS_PER_TILE)
 
 
 def _views(V, M, t0, end, step):
