@@ -58,6 +58,8 @@ def torch_copy(torch, model):
             layers.append(conv)
         elif kind == "BatchNorm":
             layers.append(nn.BatchNorm2d(layers[-1].out_channels, eps=layer.epsilon))
+            if layer.config["activation"] == "relu":
+                layers.append(nn.ReLU())
         elif kind == "Activation":
             layers.append(nn.ReLU())
         elif kind == "MaxPool2D":

@@ -23,22 +23,26 @@ def _torch_dropout(t):
     return t * torch.from_numpy(mask / KEEP_PROB)
 
 
-def _torch_batch_norm(x, gamma, beta, running=None):
-    """torch wants channels on axis 1: move our last axis there and back."""
+def _torch_batch_norm(x, gamma, beta, running=None, relu=False):
+    """torch wants channels on axis 1: move our last axis there and back. With ``relu``, torch
+    normalizes and the course's gamma * Z_norm + beta follows, then ReLU: PyTorch's own
+    affine step (x * gamma / sigma + (beta - mu * gamma / sigma)) makes an infinite gamma's
+    outputs NaN, which ReLU then tells apart from strata's -inf -> 0 (see test_nonfinite)."""
     import torch
 
     moved = x.movedim(-1, 1)
     mean, var = (None, None) if running is None else (torch.from_numpy(s) for s in running)
-    out = torch.nn.functional.batch_norm(moved, mean, var, gamma, beta,
-                                         training=running is None, eps=1e-3)
-    return out.movedim(1, -1)
+    affine = (None, None) if relu else (gamma, beta)
+    out = torch.nn.functional.batch_norm(moved, mean, var, *affine,
+                                         training=running is None, eps=1e-3).movedim(1, -1)
+    return torch.relu(out * gamma + beta) if relu else out
 
 
-def _batch_norm(name, shape, running=None):
+def _batch_norm(name, shape, running=None, relu=False):
     n = shape[-1]
     return Case("batch_norm", name,
-                lambda x, g, b: strata.batch_norm(x, g, b, running=running)[0],
-                lambda x, g, b: _torch_batch_norm(x, g, b, running),
+                lambda x, g, b: strata.batch_norm(x, g, b, running=running, relu=relu)[0],
+                lambda x, g, b: _torch_batch_norm(x, g, b, running, relu),
                 (normal(*shape), positive(n), normal(n)))
 
 
@@ -51,4 +55,7 @@ def nn_cases() -> list[Case]:
         _batch_norm("features", (8, 3)),
         _batch_norm("nhwc", (2, 3, 4, 3)),
         _batch_norm("test_time", (5, 3), running=stats),
+        _batch_norm("relu_features", (8, 3), relu=True),
+        _batch_norm("relu_nhwc", (2, 3, 4, 3), relu=True),
+        _batch_norm("relu_test_time", (5, 3), running=stats, relu=True),
     ]

@@ -36,6 +36,10 @@ LAYER_CASES = {
                              (2, 4, 4, 2)),
     "BatchNorm_channels": (lambda: nn.Sequential([nn.Conv2D(3, 3, use_bias=False),
                                                   nn.BatchNorm()]), (4, 5, 5, 2)),
+    "BatchNorm_relu": (lambda: nn.Sequential([nn.Conv2D(3, 3, use_bias=False),
+                                              nn.BatchNorm(activation="relu")]), (4, 5, 5, 2)),
+    "BatchNorm_tanh": (lambda: nn.Sequential([nn.Dense(3), nn.BatchNorm(activation="tanh")]),
+                       (6, 4)),
     "Add": (lambda: _TwoInputs(nn.Add()), (3, 4)),
     "Concatenate": (lambda: _TwoInputs(nn.Concatenate()), (2, 3, 3, 2)),
     "Residual": (lambda: nn.Residual([nn.Conv2D(3, 3, padding="same"), nn.BatchNorm(),
@@ -155,6 +159,34 @@ def test_batchnorm_works_on_nhwc_channels():
     x = np.random.default_rng(0).normal(1.0, 3.0, (4, 5, 5, 3))
     out = nn.BatchNorm()(x).data
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-7)
+
+
+def test_batchnorm_with_relu_equals_batchnorm_then_relu():
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.5, 2.0, (6, 4, 5, 3)).astype(np.float32)
+    x[0, 1, 2, 1] = np.nan  # NaN passes through both, forward and backward
+    upstream = rng.standard_normal(x.shape).astype(np.float32)
+    fused, plain = nn.BatchNorm(activation="relu"), nn.BatchNorm()
+    for layer in (fused, plain):
+        layer(x[1:])  # builds, and moves the running averages off their defaults
+        layer.gamma.data[...] = [1.5, -0.5, 2.0]
+        layer.beta.data[...] = [0.1, 0.3, -0.2]
+    for training in (True, False):
+        results = []
+        for layer, after in ((fused, lambda t: t), (plain, strata.relu)):
+            layer.train(training)
+            xt = strata.tensor(x, requires_grad=True)
+            out = after(layer(xt))
+            (out * upstream).sum().backward()
+            results.append([out.data, xt.grad, layer.gamma.grad, layer.beta.grad])
+            layer.zero_grad()
+        for a, b in zip(*results):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        assert np.isnan(results[0][0][0, 1, 2, 1])
+        assert (results[0][0][~np.isnan(results[0][0])] >= 0).all()
+    np.testing.assert_array_equal(fused.running_mean.data, plain.running_mean.data)
+    assert "activation='relu'" in repr(fused)
+    assert nn.BatchNorm(activation="relu").get_config()["activation"] == "relu"
 
 
 def test_dropout_keeps_the_expected_share_and_is_off_in_eval():

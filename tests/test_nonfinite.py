@@ -130,6 +130,10 @@ def _run_torch(torch_fn, inputs):
 TORCH_DIFFERENCES = [
     (("abs",), "", ("nan",), "gradients", "more",
      "the gradient at NaN is g * np.sign(NaN) = NaN; torch.sign(NaN) is 0"),
+    (("batch_norm",), "relu", ("inf", "-inf"), "gradients", "finiteness",
+     "an infinite gamma makes scale = gamma / sigma infinite: strata's fused dx is scale / M *"
+     " (M g - dbeta - Z_norm dgamma) = +-inf; the reference's chain multiplies relu's zero "
+     "gradients by gamma first: 0 * inf = NaN"),
     (("batch_norm",), "", ("inf", "-inf"), "output", "finiteness",
      "an infinite gamma gives the course's gamma * Z_norm + beta = +-inf; PyTorch computes "
      "x * (gamma / sigma) + (beta - mu * gamma / sigma): inf - inf = NaN"),

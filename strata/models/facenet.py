@@ -101,6 +101,6 @@ def face_encoder(widths=(32, 64, 128, 128), encoding_size: int = 128,
     layers = []
     for width in widths:
         layers += [Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer="he"),
-                   BatchNorm(), Activation("relu"), MaxPool2D(2)]
+                   BatchNorm(activation="relu"), MaxPool2D(2)]
     layers.append(Flatten() if head == "flatten" else GlobalAveragePooling2D())
     return Sequential([*layers, Dense(encoding_size), L2Normalize()])

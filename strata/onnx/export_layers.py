@@ -105,15 +105,15 @@ def _batch_norm(layer, g, v, x):
         (layer.gamma, "gamma"), (layer.beta, "beta"), (layer.running_mean, "mean"),
         (layer.running_var, "var"))]
     eps = float(layer.epsilon)
-    if x.ndim == 4:
-        v = g.nchw(v, x)
-    elif x.ndim != 2:  # ONNX normalizes axis 1: move strata's last axis there and back
+    if x.ndim in (2, 4):
+        v = g.nchw(v, x) if x.ndim == 4 else v
+        out = Value(g.node("BatchNormalization", [v.name, *params], epsilon=eps), v.layout)
+    else:  # ONNX normalizes axis 1: move strata's last axis there and back
         perm = [0, x.ndim - 1, *range(1, x.ndim - 1)]
         moved = g.node("Transpose", [g.plain(v).name], perm=perm)
         out = g.node("BatchNormalization", [moved, *params], epsilon=eps)
-        return Value(g.node("Transpose", [out], perm=list(np.argsort(perm)))), y
-    return Value(g.node("BatchNormalization", [v.name, *params], epsilon=eps),
-                 v.layout), y
+        out = Value(g.node("Transpose", [out], perm=list(np.argsort(perm))))
+    return activation(g, out, layer.activation, "BatchNorm"), y
 
 
 @register_exporter(nn.Activation)

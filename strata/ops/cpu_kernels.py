@@ -70,20 +70,24 @@ def column_moments(x2):
     return shift + mean_shifted, np.maximum(sums[1] / M - mean_shifted * mean_shifted, 0.0)
 
 
-def normalize(x2, mean, inv_std, gamma, beta):
-    """(out, x_hat): x_hat = (x - mean) * inv_std and out = gamma * x_hat + beta."""
+def normalize(x2, mean, inv_std, gamma, beta, relu=False):
+    """(out, x_hat): x_hat = (x - mean) * inv_std and out = gamma * x_hat + beta, then
+    max(out, 0) when ``relu``."""
     out, x_hat = np.empty_like(x2), np.empty_like(x2)
     parallel.over_rows(lambda start, stop: kernels.normalize(
-        x2, mean, inv_std, gamma, beta, out, x_hat, start, stop), len(x2), x2.size)
+        x2, mean, inv_std, gamma, beta, relu, out, x_hat, start, stop), len(x2), x2.size)
     return out, x_hat
 
 
-def normalize_backward(g2, x_hat, scale, training):
+def normalize_backward(g2, x_hat, scale, training, out=None):
     """(dx, dgamma, dbeta), the sums in float64: dx through the batch statistics when
-    training, else g * scale (scale = gamma / sigma)."""
+    training, else g * scale (scale = gamma / sigma). Given the forward's relu ``out``, g is
+    first zeroed where it was <= 0."""
+    relu, out = out is not None, x_hat if out is None else out
     dgamma, dbeta = sum(parallel.over_rows(
-        lambda start, stop: kernels.normalize_sums(g2, x_hat, start, stop), len(g2), g2.size))
+        lambda start, stop: kernels.normalize_sums(g2, x_hat, out, relu, start, stop), len(g2),
+        g2.size))
     dx = np.empty_like(g2)
     parallel.over_rows(lambda start, stop: kernels.normalize_backward(
-        g2, x_hat, scale, dgamma, dbeta, training, dx, start, stop), len(g2), g2.size)
+        g2, x_hat, out, relu, scale, dgamma, dbeta, training, dx, start, stop), len(g2), g2.size)
     return dx, dgamma, dbeta

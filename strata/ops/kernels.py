@@ -174,40 +174,47 @@ def column_sums(x2, shift, start, stop):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def normalize(x2, mean, inv_std, gamma, beta, out, x_hat, start, stop):  # pragma: no cover
-    """x_hat = (x - mean) * inv_std and out = gamma * x_hat + beta, rows [start, stop)."""
+def normalize(x2, mean, inv_std, gamma, beta, relu, out, x_hat, start,
+              stop):  # pragma: no cover - compiled
+    """x_hat = (x - mean) * inv_std and out = gamma * x_hat + beta, then max(out, 0) when
+    ``relu`` (NaN stays NaN), rows [start, stop)."""
     C = x2.shape[1]
     for r in range(start, stop):
         for c in range(C):
             v = (x2[r, c] - mean[c]) * inv_std[c]
             x_hat[r, c] = v
-            out[r, c] = v * gamma[c] + beta[c]
+            o = v * gamma[c] + beta[c]
+            out[r, c] = 0 if relu and o <= 0 else o
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def normalize_sums(g2, x_hat, start, stop):  # pragma: no cover - compiled
-    """dgamma = sum g * x_hat and dbeta = sum g over rows [start, stop), as rows of (2, C)."""
+def normalize_sums(g2, x_hat, out, relu, start, stop):  # pragma: no cover - compiled
+    """dgamma = sum g * x_hat and dbeta = sum g over rows [start, stop), as rows of (2, C);
+    with ``relu``, g is 0 where the output ``out`` was <= 0 (relu's backward, fused)."""
     C = g2.shape[1]
     sums = np.zeros((2, C))
     for r in range(start, stop):
         for c in range(C):
-            sums[0, c] += g2[r, c] * x_hat[r, c]
-            sums[1, c] += g2[r, c]
+            g = 0 if relu and out[r, c] <= 0 else g2[r, c]
+            sums[0, c] += g * x_hat[r, c]
+            sums[1, c] += g
     return sums
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)
-def normalize_backward(g2, x_hat, scale, dgamma, dbeta, training, dx, start,
+def normalize_backward(g2, x_hat, out, relu, scale, dgamma, dbeta, training, dx, start,
                        stop):  # pragma: no cover - compiled
     """dx of rows [start, stop): through the batch statistics when training,
-    scale / M * (M g - dbeta - x_hat dgamma), else g * scale; scale = gamma / sigma."""
+    scale / M * (M g - dbeta - x_hat dgamma), else g * scale; scale = gamma / sigma; with
+    ``relu``, g is 0 where the output ``out`` was <= 0."""
     M, C = g2.shape
     for r in range(start, stop):
         for c in range(C):
+            g = 0 if relu and out[r, c] <= 0 else g2[r, c]
             if training:
-                dx[r, c] = scale[c] / M * (M * g2[r, c] - dbeta[c] - x_hat[r, c] * dgamma[c])
+                dx[r, c] = scale[c] / M * (M * g - dbeta[c] - x_hat[r, c] * dgamma[c])
             else:
-                dx[r, c] = g2[r, c] * scale[c]
+                dx[r, c] = g * scale[c]
 
 
 @numba.njit(cache=True, error_model="numpy", nogil=True)

@@ -89,20 +89,24 @@ def dropout(x, keep_prob: float, training: bool = True):
 
 class BatchNorm(Function):
     # Fused loops on the (rows, features) view (cpu_kernels.py: one pass to normalize, one to
-    # reduce and one to write dx, instead of NumPy's eight or so), chosen by dispatch.
-    def forward(self, x, gamma, beta, eps, stats, training):
+    # reduce and one to write dx, instead of NumPy's eight or so), chosen by dispatch. With
+    # ``relu`` the ReLU after it is fused too: its forward and backward passes over the
+    # activations (memory-bound, as long as the normalization's) disappear.
+    def forward(self, x, gamma, beta, eps, stats, training, relu):
         mean, var = stats
         self.kernels = kernels_for(array_module(x))
         self.shape, self.training, self.gamma = x.shape, training, gamma
         self.inv_std = (1 / array_module(var).sqrt(var + eps)).astype(x.dtype)
-        out, self.x_hat = self.kernels.normalize(_rows(x), mean, self.inv_std, gamma, beta)
+        out, self.x_hat = self.kernels.normalize(_rows(x), mean, self.inv_std, gamma, beta,
+                                                 relu)
+        self.out = out if relu else None
         return out.reshape(x.shape)
 
     def backward(self, g):
         need_x, need_gamma, need_beta = self.needs_input_grad
         scale = (self.gamma * self.inv_std).astype(g.dtype)
         dx, dgamma, dbeta = self.kernels.normalize_backward(_rows(g), self.x_hat, scale,
-                                                            self.training)
+                                                            self.training, self.out)
         dtype = g.dtype
         return (dx.reshape(self.shape) if need_x else None,
                 dgamma.astype(dtype) if need_gamma else None,
@@ -120,12 +124,14 @@ def _rows(x):
     return array_module(x).ascontiguousarray(x).reshape(-1, x.shape[-1])
 
 
-def batch_norm(x, gamma, beta, eps: float = 1e-3, running=None):
+def batch_norm(x, gamma, beta, eps: float = 1e-3, running=None, relu: bool = False):
     """Batch normalization over every axis but the last (features, or channels of NHWC images).
 
     Z_norm = (Z - mu) / sqrt(sigma^2 + eps), output gamma * Z_norm + beta. mu and sigma^2 are
     the mini-batch's (population variance), or the fixed ``running=(mean, var)`` at test time.
-    Returns ``(output, (mean, var))``: the statistics used, for running averages.
+    ``relu=True`` returns relu(gamma * Z_norm + beta), equal to ``relu`` of the output but
+    without its own pass over the activations, forward and backward. Returns
+    ``(output, (mean, var))``: the statistics used, for running averages.
     """
     x = lift(x)
     gamma, beta = lift(gamma, x), lift(beta, x)
@@ -140,5 +146,6 @@ def batch_norm(x, gamma, beta, eps: float = 1e-3, running=None):
     else:
         xp = array_module(x.data)
         stats = tuple(xp.asarray(s, dtype=x.dtype) for s in running)
-    out = BatchNorm.apply(x, gamma, beta, eps=eps, stats=stats, training=running is None)
+    out = BatchNorm.apply(x, gamma, beta, eps=eps, stats=stats, training=running is None,
+                          relu=bool(relu))
     return out, stats

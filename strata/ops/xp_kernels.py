@@ -95,13 +95,17 @@ class XpKernels:
         var = (d * d).sum(axis=0) / M - mean_shifted * mean_shifted
         return shift + mean_shifted, xp.maximum(var, 0.0)
 
-    def normalize(self, x2, mean, inv_std, gamma, beta):
-        """(out, x_hat) of batch norm's forward."""
+    def normalize(self, x2, mean, inv_std, gamma, beta, relu=False):
+        """(out, x_hat) of batch norm's forward, then max(out, 0) when ``relu``."""
         x_hat = (x2 - mean) * inv_std
-        return x_hat * gamma + beta, x_hat
+        out = x_hat * gamma + beta
+        return (self.relu(out) if relu else out), x_hat
 
-    def normalize_backward(self, g2, x_hat, scale, training):
-        """(dx, dgamma, dbeta), the sums in float64."""
+    def normalize_backward(self, g2, x_hat, scale, training, out=None):
+        """(dx, dgamma, dbeta), the sums in float64; g zeroed first where the forward's relu
+        ``out`` (when given) was <= 0."""
+        if out is not None:
+            g2 = self.relu_backward(g2, out)
         dgamma = (g2 * x_hat).sum(axis=0, dtype=np.float64)
         dbeta = g2.sum(axis=0, dtype=np.float64)
         if not training:
