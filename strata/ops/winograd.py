@@ -140,28 +140,42 @@ def kernel_grad(x, g, pads, flops):
 def _input_tiles(x, top, left, th, tw, t0, V):  # pragma: no cover - compiled
     """V[xi, t] = (B^T d B)[xi] for the tiles t0, t0 + 1, ... of x (numbered image by image,
     row by row), d the 4x4 patch at (2a - top, 2b - left) with zeros outside x, where
-    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]."""
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
+    Each row of d is read from x and transformed in one loop over the channels (copying the
+    patch first, as slices, then transforming it took twice as long at 32-128 channels)."""
     N, H, W, C = x.shape
-    d = np.empty((4, 4, C), x.dtype)
+    zero = x.dtype.type(0)
+    d = np.empty((4, 4, C), x.dtype)  # the patch, transformed along its rows (d B)
     for t in range(V.shape[1]):
         n, r = divmod(t0 + t, th * tw)
         a, b = divmod(r, tw)
+        h0, w0 = 2 * a - top, 2 * b - left
         for i in range(4):
-            h = 2 * a + i - top
-            for j in range(4):
-                w = 2 * b + j - left
-                if 0 <= h < H and 0 <= w < W:
-                    d[i, j] = x[n, h, w]
-                else:
-                    d[i, j] = 0
-        for i in range(4):  # B^T along the rows of d, in place
-            for c in range(C):
-                d0, d1, d2, d3 = d[i, 0, c], d[i, 1, c], d[i, 2, c], d[i, 3, c]
-                d[i, 0, c] = d0 - d2
-                d[i, 1, c] = d1 + d2
-                d[i, 2, c] = d2 - d1
-                d[i, 3, c] = d1 - d3
-        for j in range(4):  # and down its columns
+            h = h0 + i
+            if 0 <= h < H:
+                if 0 <= w0 and w0 + 3 < W:
+                    for c in range(C):
+                        d0, d1, d2, d3 = x[n, h, w0, c], x[n, h, w0 + 1, c], \
+                            x[n, h, w0 + 2, c], x[n, h, w0 + 3, c]
+                        d[i, 0, c] = d0 - d2
+                        d[i, 1, c] = d1 + d2
+                        d[i, 2, c] = d2 - d1
+                        d[i, 3, c] = d1 - d3
+                else:  # a tile over the left or right edge: zeros outside x
+                    for c in range(C):
+                        d0 = x[n, h, w0, c] if 0 <= w0 < W else zero
+                        d1 = x[n, h, w0 + 1, c] if 0 <= w0 + 1 < W else zero
+                        d2 = x[n, h, w0 + 2, c] if 0 <= w0 + 2 < W else zero
+                        d3 = x[n, h, w0 + 3, c] if 0 <= w0 + 3 < W else zero
+                        d[i, 0, c] = d0 - d2
+                        d[i, 1, c] = d1 + d2
+                        d[i, 2, c] = d2 - d1
+                        d[i, 3, c] = d1 - d3
+            else:
+                for j in range(4):
+                    for c in range(C):
+                        d[i, j, c] = zero
+        for j in range(4):  # then B^T down its columns
             for c in range(C):
                 e0, e1, e2, e3 = d[0, j, c], d[1, j, c], d[2, j, c], d[3, j, c]
                 V[j, t, c] = e0 - e2
