@@ -152,25 +152,16 @@ def _input_tiles(x, top, left, th, tw, t0, V):  # pragma: no cover - compiled
         h0, w0 = 2 * a - top, 2 * b - left
         for i in range(4):
             h = h0 + i
-            if 0 <= h < H:
-                if 0 <= w0 and w0 + 3 < W:
-                    for c in range(C):
-                        d0, d1, d2, d3 = x[n, h, w0, c], x[n, h, w0 + 1, c], \
-                            x[n, h, w0 + 2, c], x[n, h, w0 + 3, c]
-                        d[i, 0, c] = d0 - d2
-                        d[i, 1, c] = d1 + d2
-                        d[i, 2, c] = d2 - d1
-                        d[i, 3, c] = d1 - d3
-                else:  # a tile over the left or right edge: zeros outside x
-                    for c in range(C):
-                        d0 = x[n, h, w0, c] if 0 <= w0 < W else zero
-                        d1 = x[n, h, w0 + 1, c] if 0 <= w0 + 1 < W else zero
-                        d2 = x[n, h, w0 + 2, c] if 0 <= w0 + 2 < W else zero
-                        d3 = x[n, h, w0 + 3, c] if 0 <= w0 + 3 < W else zero
-                        d[i, 0, c] = d0 - d2
-                        d[i, 1, c] = d1 + d2
-                        d[i, 2, c] = d2 - d1
-                        d[i, 3, c] = d1 - d3
+            if 0 <= h < H:  # zeros outside x; as fast as a separate loop for inner tiles
+                for c in range(C):
+                    d0 = x[n, h, w0, c] if 0 <= w0 < W else zero
+                    d1 = x[n, h, w0 + 1, c] if 0 <= w0 + 1 < W else zero
+                    d2 = x[n, h, w0 + 2, c] if 0 <= w0 + 2 < W else zero
+                    d3 = x[n, h, w0 + 3, c] if 0 <= w0 + 3 < W else zero
+                    d[i, 0, c] = d0 - d2
+                    d[i, 1, c] = d1 + d2
+                    d[i, 2, c] = d2 - d1
+                    d[i, 3, c] = d1 - d3
             else:
                 for j in range(4):
                     for c in range(C):
