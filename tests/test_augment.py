@@ -15,12 +15,14 @@ from strata.data.augment import (
     RandomRotation,
     RandomShear,
     RandomWarp,
+    RandomZoom,
     bilinear_sample,
 )
 from strata.data.testtime import ensemble_predict, multi_crop_predict, ten_crop
 
 TRANSFORMS = [
-    RandomFlip(0.5), RandomCrop(5, padding=2), RandomRotation(30), RandomShear(0.3),
+    RandomFlip(0.5), RandomCrop(5, padding=2), RandomRotation(30), RandomZoom(0.2),
+    RandomShear(0.3),
     RandomWarp(max_shift=1.5, grid=3), ColorShift(0.2, clip=(0, 1)), PCAColor(0.5),
     Compose([RandomCrop((6, 7), padding=1), RandomFlip(), ColorShift(0.1)]),
 ]
@@ -119,6 +121,33 @@ def test_rotation_keeps_the_centre_and_fills_corners_with_zeros():
     X = np.ones((1, 9, 9, 1), np.float32)
     out = RandomRotation(45)(X, fixed(45.0))
     assert out[0, 4, 4, 0] == pytest.approx(1.0) and out[0, 0, 0, 0] == 0.0
+
+
+@pytest.mark.parametrize("z", [1.25, 0.8, 1.0])
+def test_zoom_matches_scipy_affine_transform_with_nearest_edges(z):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    X = batch(m=2, H=7, W=9, C=2, dtype=np.float64)
+    out = RandomZoom(0.3)(X, fixed(np.log(z)))  # the factor is exp(uniform(-b, b))
+    centre = (np.array([7, 9]) - 1) / 2
+    for i in range(2):
+        for c in range(2):
+            expected = ndimage.affine_transform(X[i, :, :, c], np.diag([1 / z, 1 / z]),
+                                                offset=centre - centre / z, order=1,
+                                                mode="nearest")
+            np.testing.assert_allclose(out[i, :, :, c], expected, atol=1e-12)
+
+
+def test_zoom_factors_stay_within_the_bound():
+    # a ramp along x, zero at the centre: bilinear sampling is exact on it, so the output two
+    # pixels right of the centre is 2 / z and gives each example's zoom factor back
+    X = np.broadcast_to(np.arange(21.0) - 10, (400, 5, 21)).astype(np.float32)[..., None]
+    out = RandomZoom(0.25)(X, np.random.default_rng(0))
+    assert out.shape == X.shape and out.dtype == X.dtype
+    z = 2 / out[:, 2, 12, 0]
+    assert z.min() >= 1 / 1.25 - 1e-5 and z.max() <= 1.25 + 1e-5
+    assert z.min() < 0.85 and z.max() > 1.2  # both ends are drawn
+    with pytest.raises(ValueError, match="max_zoom"):
+        RandomZoom(-0.1)
 
 
 def test_shear_is_a_horizontal_shift_growing_with_the_row():

@@ -21,7 +21,7 @@ from strata.vision import (
     semi_hard_triplets,
     verification_report,
 )
-from strata.vision.faces_train import downscale, one_shot_accuracy, train_encoder, whiten
+from strata.vision.faces_train import downscale, join, one_shot_accuracy, train_encoder, whiten
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 ATT = SHARED / "faces" / "att_faces.tar"
@@ -189,6 +189,24 @@ def test_whiten_decorrelates_the_training_encodings_and_saves_as_one_model(tmp_p
         whiten(encoder, X, eps=0)
 
 
+def test_members_are_trained_with_their_own_seeds_and_joined_into_one_model(tmp_path):
+    X, labels = _people(6, 4)
+    kw = dict(epochs=2, P=3, K=4, widths=(4,), encoding_size=5, whiten_eps=None)
+    model, histories = train_encoder(X, labels, members=2, seed=7, **kw)
+    second, history = train_encoder(X, labels, seed=8, **kw)  # the member of seed 7 + 1
+    assert len(histories) == 2 and histories[1] == history and len(history) == 2
+    first = model.layers[0].branches[0]
+    expected = np.concatenate([first.predict(X), second.predict(X)], 1) / np.sqrt(2)
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-6)
+    strata.save_model(model, tmp_path / "joined.safetensors")
+    np.testing.assert_array_equal(strata.load_model(tmp_path / "joined.safetensors").predict(X),
+                                  model.predict(X))
+    with pytest.raises(ValueError, match="members, got 0"):
+        train_encoder(X, labels, members=0)
+    with pytest.raises(ValueError, match="at least 2 encoders, got 1"):
+        join([second])
+
+
 def test_downscale_averages_blocks():
     X = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
     np.testing.assert_array_equal(downscale(X)[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
@@ -216,11 +234,11 @@ def test_att_loader_names_the_missing_file(monkeypatch, tmp_path):
 
 
 def test_one_shot_on_unseen_att_people_meets_the_target(monkeypatch):
-    """The issue's measured task: 4 folds x 10 unseen people, one-shot top-1 well above nearest
-    neighbour on pixels and on PCA. Measured with the whitened encodings: 0.944 mean (folds
-    0.956, 0.926, 0.991, 0.906; 0.939 without whitening) against 0.864 and 0.849; the issue's
-    target of 0.95 is not reached yet, so this asserts the level reached with a margin for
-    run-to-run variation (BLAS thread counts move a fold by up to 0.02; see docs/FACES.md)."""
+    """The issue's measured task: 4 folds x 10 unseen people, one-shot top-1 of at least 0.95
+    and well above nearest neighbour on pixels and on PCA. The defaults (3 encoders joined, zoom
+    augmentation, whitening) measured 0.96 with one BLAS thread (seeds 0-2) and 0.9586 on 2
+    threads against about 0.86 and 0.85; a single encoder reaches 0.936 to 0.956 depending on
+    its seed (docs/FACES.md). About 11 minutes on 2 cores."""
     if not ATT.is_file():
         pytest.skip(f"{ATT} is not there (see ../shared/datasets/SOURCES.md)")
     from strata.vision.faces_cli import FacesConfig
@@ -230,7 +248,7 @@ def test_one_shot_on_unseen_att_people_meets_the_target(monkeypatch):
     X, Y = strata.data.load_att_faces()
     folds = run_folds(downscale(X, 2), Y, 4, FacesConfig().train_options())
     mean = {m: np.mean([f[m].one_shot for f in folds]) for m in ("encoder", "pixels", "pca")}
-    assert mean["encoder"] >= 0.92
+    assert mean["encoder"] >= 0.95
     assert mean["encoder"] > max(mean["pixels"], mean["pca"]) + 0.05
     assert np.mean([f["encoder"].auc for f in folds]) > 0.97
 

@@ -10,6 +10,7 @@ from strata.data.augment import (
     RandomRotation,
     RandomShear,
     RandomWarp,
+    RandomZoom,
     Transform,
     bilinear_sample,
 )
@@ -36,6 +37,6 @@ __all__ = [
     "data_dir", "fetch", "read_idx", "load_catvnoncat", "load_mnist", "load_fashion_mnist",
     "load_digits", "load_signs", "load_att_faces", "DownloadError", "ChecksumError",
     "Transform", "RandomFlip", "RandomCrop", "RandomRotation", "RandomShear", "RandomWarp",
-    "ColorShift", "PCAColor", "Compose", "bilinear_sample", "Pipeline",
+    "RandomZoom", "ColorShift", "PCAColor", "Compose", "bilinear_sample", "Pipeline",
     "ten_crop", "multi_crop_predict", "ensemble_predict",
 ]

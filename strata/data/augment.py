@@ -1,6 +1,6 @@
 """Data augmentation (course 4 week 2) on NHWC batches (m, n_H, n_W, n_C): mirroring, random
-cropping, rotation, shearing, local warping, color shifting and PCA color augmentation, plus the
-test-time tricks 10-crop and ensembling.
+cropping, rotation, zooming, shearing, local warping, color shifting and PCA color augmentation,
+plus the test-time tricks 10-crop and ensembling.
 
 Every transform is called as ``transform(X, rng=None)`` and returns a new array of the input's
 dtype; randomness comes from ``rng`` or, when it is None, from the shared ``strata.rng()``.
@@ -158,6 +158,27 @@ class RandomRotation(Transform):
         rows = cos * ys + sin * xs + (X.shape[1] - 1) / 2
         cols = -sin * ys + cos * xs + (X.shape[2] - 1) / 2
         return bilinear_sample(X, rows, cols)
+
+
+class RandomZoom(Transform):
+    """Scale each example about its centre by a factor z drawn log-uniformly in
+    [1 / (1 + max_zoom), 1 + max_zoom] (z > 1 enlarges): output (y, x) reads input (y / z, x / z),
+    centred. Bilinear; positions outside the image read the nearest edge pixel, so zooming out
+    extends the border instead of framing the picture in black."""
+
+    _fields = ("max_zoom",)
+    _floating = True
+
+    def __init__(self, max_zoom: float):
+        self.max_zoom = _check_number(max_zoom, "RandomZoom", "max_zoom")
+
+    def _apply(self, X, rng):
+        H, W = X.shape[1:3]
+        bound = np.log1p(self.max_zoom)
+        z = np.exp(rng.uniform(-bound, bound, len(X)))[:, None, None]
+        ys, xs = _centred_grid(H, W)
+        return bilinear_sample(X, np.clip(ys / z + (H - 1) / 2, 0, H - 1),
+                               np.clip(xs / z + (W - 1) / 2, 0, W - 1))
 
 
 class RandomShear(Transform):

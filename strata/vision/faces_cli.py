@@ -41,6 +41,8 @@ class FacesConfig:
     widths: list = field(default_factory=lambda: [32, 64, 128, 128])
     encoding_size: int = 128
     whiten_eps: float | None = 0.01
+    zoom: float = 0.1
+    members: int = 3
     factor: int = 2
     people: int = 40
     seed: int = 0
@@ -52,7 +54,7 @@ class FacesConfig:
         return {"epochs": self.epochs, "P": self.P, "K": self.K, "alpha": self.alpha,
                 "lr": self.lr, "mining": self.mining, "widths": tuple(self.widths),
                 "encoding_size": self.encoding_size, "whiten_eps": self.whiten_eps,
-                "seed": self.seed}
+                "zoom": self.zoom, "members": self.members, "seed": self.seed}
 
 
 def load_images(config: FacesConfig):
@@ -132,10 +134,13 @@ def _report(config: FacesConfig, table: str, metrics: dict) -> str:
         f"- encoder: face_encoder(widths={config.widths}, encoding_size="
         f"{config.encoding_size}), triplet loss alpha {config.alpha}, {config.mining} mining, "
         f"batches of {config.P} people x {config.K} images, Adam lr {config.lr} (cosine), "
-        f"{config.epochs} epochs, mirror + 3-pixel shifts; "
+        f"{config.epochs} epochs, mirror + zoom by up to {config.zoom:g} + 3-pixel shifts; "
         + ("no whitening" if config.whiten_eps is None else
-           f"encodings PCA-whitened on the training people (eps {config.whiten_eps:g})"),
-        f"- training: {total:.0f} s for the {config.folds} fold encoders on {os.cpu_count()} "
+           f"encodings PCA-whitened on the training people (eps {config.whiten_eps:g})")
+        + ("" if config.members == 1 else
+           f"; {config.members} such encoders (seeds {config.seed} to "
+           f"{config.seed + config.members - 1}) joined, their encodings concatenated"),
+        f"- training: {total:.0f} s for the {config.folds} folds' encoders on {os.cpu_count()} "
         f"cores; tau of the final encoder (all people): {config.tau:.4f}",
         "- one-shot: one enrolled image per person, every other image a query, averaged over "
         "the choice of the enrolled image; verification over all pairs of unseen people at "
@@ -201,6 +206,7 @@ def run_faces_train(args) -> int:
     config = FacesConfig(folds=args.folds, epochs=args.epochs, P=args.people_per_batch,
                          K=args.images_per_person, alpha=args.alpha, lr=args.lr,
                          mining=args.mining, people=args.people, seed=args.seed,
+                         members=args.members,
                          whiten_eps=None if args.no_whiten else FacesConfig.whiten_eps)
     out = args.out or "runs/faces"
     metrics = train(config, out, verbose=0 if args.quiet else 1,
@@ -261,6 +267,9 @@ def add_faces_parser(sub) -> None:
     t.add_argument("--people", type=_positive(int), default=d.people,
                    help="use the first N of the 40 people (quick trials)")
     t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--members", type=_positive(int), default=d.members,
+                   help="encoders trained per fold (seeds seed, seed + 1, ...) and joined into "
+                        "one: each costs a full training; 1 is the plain encoder")
     t.add_argument("--no-whiten", action="store_true",
                    help="keep the raw encodings (no PCA whitening fitted on training people)")
     t.add_argument("--out", help="run folder (default runs/faces, replaced by each run)")

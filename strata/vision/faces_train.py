@@ -69,30 +69,63 @@ def whiten(model, X, eps: float = 0.01, batch_size: int = 256):
 def train_encoder(X, labels, epochs: int = 150, P: int = 10, K: int = 5, alpha: float = 0.5,
                   lr: float = 3e-3, mining: str = "batch-all", widths=(32, 64, 128, 128),
                   encoding_size: int = 128, augment: bool = True, rotate: float = 0.0,
-                  whiten_eps: float | None = 0.01, seed: int = 0, progress: bool = False):
+                  zoom: float = 0.1, whiten_eps: float | None = 0.01, members: int = 1,
+                  seed: int = 0, progress: bool = False):
     """Train ``face_encoder`` with the triplet loss on labelled images: batches of P people x K
     images (PKSampler), triplets mined in each batch, Adam with a cosine-decayed learning rate,
-    random mirror, rotation up to ``rotate`` degrees and 3-pixel shifts when ``augment``; then,
-    unless ``whiten_eps`` is None, PCA whitening of the encodings fitted on X (``whiten``).
-    Returns (model, losses per epoch)."""
-    import strata
-    from strata.data.augment import Compose, RandomCrop, RandomFlip, RandomRotation
-    from strata.losses.triplet import TripletLoss
-    from strata.models.facenet import face_encoder
-    from strata.optim import Adam
-
+    random mirror, zoom by up to ``zoom`` (RandomZoom), rotation up to ``rotate`` degrees and
+    3-pixel shifts when ``augment``; then, unless ``whiten_eps`` is None, PCA whitening of the
+    encodings fitted on X (``whiten``). With ``members`` > 1, that many encoders are trained
+    (seeds ``seed``, ``seed + 1``, ...) and joined into one model (``join``). Returns (model,
+    the mean loss per epoch: a list, or one list per member when ``members`` > 1)."""
     X, labels = np.asarray(X), np.asarray(labels).reshape(-1)
     if X.ndim != 4 or len(X) != len(labels):
         raise ShapeError(f"train_encoder: expected images (m, n_H, n_W, n_C) and m labels, got "
                          f"{X.shape} and {labels.shape}")
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ValueError(f"train_encoder: expected a positive int members, got {members!r}")
+    models, histories = [], []
+    for k in range(members):
+        model, history = _train_one(X, labels, epochs, P, K, alpha, lr, mining, widths,
+                                    encoding_size, augment, rotate, zoom, seed + k, progress)
+        models.append(model if whiten_eps is None else whiten(model, X, whiten_eps))
+        histories.append(history)
+    if members == 1:
+        return models[0], histories[0]
+    return join(models), histories
+
+
+def join(models):
+    """Several encoders as one: their L2-normalized encodings concatenated and normalized
+    again, so the squared distance between two images is the mean of the members' squared
+    distances (an ensemble). A Sequential of a Parallel of the members, which saves and loads
+    as one model."""
+    from strata.nn import Parallel, Sequential
+    from strata.vision.faces import L2Normalize
+
+    if len(models) < 2:
+        raise ValueError(f"join: expected at least 2 encoders, got {len(models)}")
+    return Sequential([Parallel(list(models)), L2Normalize()])
+
+
+def _train_one(X, labels, epochs, P, K, alpha, lr, mining, widths, encoding_size, augment,
+               rotate, zoom, seed, progress):
+    """One encoder trained as ``train_encoder`` says, before whitening."""
+    import strata
+    from strata.data.augment import Compose, RandomCrop, RandomFlip, RandomRotation, RandomZoom
+    from strata.losses.triplet import TripletLoss
+    from strata.models.facenet import face_encoder
+    from strata.optim import Adam
+
     strata.seed(seed)
     sampler = PKSampler(labels, P, K, seed=seed)
     loss = TripletLoss(alpha, mining)
     model = face_encoder(widths, encoding_size)
     model(X[:2])  # creates the parameters
     opt = Adam(model.parameters(), lr=lr)
-    turn = [RandomRotation(rotate)] if rotate else []  # no resampling when not rotating
-    shift = Compose([RandomFlip(), *turn, RandomCrop(X.shape[1:3], padding=3)]) \
+    resample = [RandomZoom(zoom)] if zoom else []  # no resampling when neither zooming
+    resample += [RandomRotation(rotate)] if rotate else []  # nor rotating
+    shift = Compose([*resample, RandomFlip(), RandomCrop(X.shape[1:3], padding=3)]) \
         if augment else None
     rng, history = np.random.default_rng(seed), []
     bar = _bar(epochs * len(sampler), progress)
@@ -113,8 +146,6 @@ def train_encoder(X, labels, epochs: int = 150, P: int = 10, K: int = 5, alpha: 
         history.append(total / len(sampler))
     if bar is not None:
         bar.close()
-    if whiten_eps is not None:
-        model = whiten(model, X, whiten_eps)
     return model, history
 
 
