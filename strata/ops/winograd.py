@@ -163,9 +163,7 @@ def _input_tiles(x, top, left, th, tw, t0, V):  # pragma: no cover - compiled
                     d[i, 2, c] = d2 - d1
                     d[i, 3, c] = d1 - d3
             else:
-                for j in range(4):
-                    for c in range(C):
-                        d[i, j, c] = zero
+                d[i] = zero
         for j in range(4):  # then B^T down its columns
             for c in range(C):
                 e0, e1, e2, e3 = d[0, j, c], d[1, j, c], d[2, j, c], d[3, j, c]
